@@ -4,38 +4,184 @@ package app
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
 
+	"github.com/rotorhq/rotor/internal/broker/memory"
 	"github.com/rotorhq/rotor/internal/config"
 	"github.com/rotorhq/rotor/internal/node"
+	"github.com/rotorhq/rotor/internal/transport/websocket"
 )
 
-// App is a running Rotor server.
+// App is a Rotor server: a node plus the listeners that serve it.
 type App struct {
 	cfg config.Config
 	log *slog.Logger
 	n   *node.Node
+
+	servers   []*http.Server
+	listeners []net.Listener
+	addr      string
+	started   bool
 }
 
 // New builds an App from a validated config. It binds nothing until Start.
 func New(cfg config.Config, log *slog.Logger) (*App, error) {
-	panic("todo")
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.Engine != "" && cfg.Engine != "memory" {
+		return nil, fmt.Errorf("app: engine %q is not available in this build (use \"memory\")", cfg.Engine)
+	}
+	if cfg.Broker != "" {
+		return nil, fmt.Errorf("app: broker %q is not available in this build (leave broker empty)", cfg.Broker)
+	}
+	a := &App{cfg: cfg, log: log}
+	n, err := node.New(&a.cfg, node.Options{Logger: log, Broker: memory.New()})
+	if err != nil {
+		return nil, err
+	}
+	a.n = n
+	return a, nil
 }
-
-// Start binds the listeners (port 0 picks a free port) and starts serving.
-func (a *App) Start() error { panic("todo") }
-
-// Addr is the host:port the HTTP server (client transports, HTTP API) listens on.
-func (a *App) Addr() string { panic("todo") }
-
-// GRPCAddr is the host:port of the gRPC API, "" when it is off.
-func (a *App) GRPCAddr() string { panic("todo") }
 
 // Node returns the app's node.
 func (a *App) Node() *node.Node { return a.n }
 
-// Shutdown disconnects every client with 3001 and stops serving.
-func (a *App) Shutdown(ctx context.Context) error { panic("todo") }
+// Addr is the host:port the main HTTP server (client transports, and the
+// APIs unless internal_port is set) listens on.
+func (a *App) Addr() string { return a.addr }
 
-// Run starts the app and serves until ctx is done, then shuts down.
-func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error { panic("todo") }
+// GRPCAddr is the host:port of the gRPC API, "" when it is off.
+func (a *App) GRPCAddr() string { return "" }
+
+func (a *App) handlers() (public, internal *http.ServeMux) {
+	public = http.NewServeMux()
+	internal = public
+	if a.cfg.InternalPort != 0 {
+		internal = http.NewServeMux()
+	}
+	if !a.cfg.WebsocketDisable {
+		public.Handle("/connection/websocket", websocket.NewHandler(a.n))
+	}
+	internal.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte("{}"))
+	})
+	if !a.cfg.APIDisable {
+		mountAPI(internal, a)
+	}
+	return public, internal
+}
+
+func (a *App) listen(address string, port int, h http.Handler) (string, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(address, strconv.Itoa(port)))
+	if err != nil {
+		return "", fmt.Errorf("app: listen on %s:%d: %w", address, port, err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
+	}
+	a.servers = append(a.servers, srv)
+	a.listeners = append(a.listeners, ln)
+	return ln.Addr().String(), nil
+}
+
+// Start binds the listeners (port 0 picks a free port) and starts serving.
+func (a *App) Start() error {
+	if a.started {
+		return errors.New("app: already started")
+	}
+	a.started = true
+	if err := a.n.Run(); err != nil {
+		return err
+	}
+	public, internal := a.handlers()
+	addr, err := a.listen(a.cfg.Address, a.cfg.Port, public)
+	if err != nil {
+		return err
+	}
+	a.addr = addr
+	internalAddr := addr
+	if internal != public {
+		if internalAddr, err = a.listen(a.cfg.InternalAddress, a.cfg.InternalPort, internal); err != nil {
+			a.closeListeners()
+			return err
+		}
+	}
+	for i, srv := range a.servers {
+		ln := a.listeners[i]
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("http server stopped", "addr", ln.Addr().String(), "error", err)
+			}
+		}()
+	}
+	a.log.Info("rotor is serving",
+		"version", node.Version,
+		"engine", "memory",
+		"websocket", "ws://"+displayAddr(addr)+"/connection/websocket",
+		"http_api", "http://"+displayAddr(internalAddr)+a.cfg.APIHandlerPrefix,
+		"health", "http://"+displayAddr(internalAddr)+"/health",
+	)
+	return nil
+}
+
+// displayAddr turns a wildcard listen address into one a person can open.
+func displayAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func (a *App) closeListeners() {
+	for _, ln := range a.listeners {
+		_ = ln.Close()
+	}
+}
+
+// Shutdown disconnects every client with 3001 and stops serving.
+func (a *App) Shutdown(ctx context.Context) error {
+	var errs []error
+	for _, srv := range a.servers {
+		srv.SetKeepAlivesEnabled(false)
+	}
+	if err := a.n.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	for _, srv := range a.servers {
+		if err := srv.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Run starts the app and serves until ctx is done, then shuts down within
+// 10 seconds.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	a, err := New(cfg, log)
+	if err != nil {
+		return err
+	}
+	if err := a.Start(); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	a.log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return a.Shutdown(sctx)
+}

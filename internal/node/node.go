@@ -1,6 +1,203 @@
 package node
 
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/centrifugal/protocol"
+	"github.com/google/uuid"
+
+	"github.com/rotorhq/rotor/internal/auth"
+	"github.com/rotorhq/rotor/internal/config"
+)
+
+// Version is the server version reported to clients and in the info API.
+var Version = "dev"
+
 // Node is one Rotor server: it owns the hub of connections and channels and
 // talks to the broker. Its methods are safe for concurrent use.
 type Node struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	broker   Broker
+	verifier *auth.Verifier
+	hub      *hub
+	pinger   *pinger
+
+	uid       string
+	name      string
+	startedAt time.Time
+
+	// subsMu serialises the broker subscribe/unsubscribe decision for a
+	// channel with the hub change that caused it.
+	subLocks [numHubShards]sync.Mutex
+
+	closing atomic.Bool
+	wg      sync.WaitGroup
+}
+
+// Config holds what New needs besides the server configuration.
+type Options struct {
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+	// Broker; required.
+	Broker Broker
+	// Verifier checks connection and subscription tokens; nil builds one
+	// from the configuration.
+	Verifier *auth.Verifier
+}
+
+// New creates a node from a validated configuration.
+func New(cfg *config.Config, opts Options) (*Node, error) {
+	if cfg == nil {
+		return nil, errors.New("node: nil config")
+	}
+	if opts.Broker == nil {
+		return nil, errors.New("node: no broker")
+	}
+	if cfg.PingInterval <= 0 || cfg.PongTimeout <= 0 || cfg.PongTimeout >= cfg.PingInterval {
+		return nil, fmt.Errorf("node: ping_interval (%s) must be greater than pong_timeout (%s), both positive", cfg.PingInterval, cfg.PongTimeout)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	v := opts.Verifier
+	if v == nil {
+		var err error
+		v, err = auth.NewVerifier(cfg)
+		if err != nil {
+			return nil, err
+		}
+	}
+	name := cfg.Name
+	if name == "" {
+		host, _ := os.Hostname()
+		name = host + "_" + strconv.Itoa(cfg.Port)
+	}
+	n := &Node{
+		cfg:       cfg,
+		log:       log,
+		broker:    opts.Broker,
+		verifier:  v,
+		hub:       newHub(),
+		uid:       uuid.NewString(),
+		name:      name,
+		startedAt: time.Now(),
+	}
+	n.pinger = newPinger(cfg.PingInterval, cfg.PongTimeout)
+	return n, nil
+}
+
+// Run starts the broker and the ping loop.
+func (n *Node) Run() error {
+	if err := n.broker.Run(n); err != nil {
+		return fmt.Errorf("node: start broker: %w", err)
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.pinger.run()
+	}()
+	return nil
+}
+
+// Config returns the node's configuration (not to be modified).
+func (n *Node) Config() *config.Config { return n.cfg }
+
+// Log returns the node's logger.
+func (n *Node) Log() *slog.Logger { return n.log }
+
+// Shutdown disconnects every client with 3001 "shutdown" and stops the node.
+func (n *Node) Shutdown(ctx context.Context) error {
+	if !n.closing.CompareAndSwap(false, true) {
+		return nil
+	}
+	clients := n.hub.allConns()
+	sem := make(chan struct{}, 128)
+	var wg sync.WaitGroup
+	for _, c := range clients {
+		// Each Disconnect is bounded by the transport's write deadline.
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(c *Client) {
+			defer func() { <-sem; wg.Done() }()
+			c.Disconnect(DisconnectShutdown)
+		}(c)
+	}
+	wg.Wait()
+	n.pinger.stop()
+	n.wg.Wait()
+	n.verifier.Close()
+	return n.broker.Close()
+}
+
+// HandlePublication implements BrokerEventHandler: it delivers pub to the
+// node's subscribers of channel.
+func (n *Node) HandlePublication(channel string, pub *Publication) error {
+	reply := &protocol.Reply{Push: &protocol.Push{
+		Channel: channel,
+		Pub:     pub.toProto(),
+	}}
+	return n.hub.broadcast(channel, reply)
+}
+
+func (p *Publication) toProto() *protocol.Publication {
+	pp := &protocol.Publication{
+		Data:   p.Data,
+		Offset: p.Offset,
+		Tags:   p.Tags,
+	}
+	if p.Info != nil {
+		pp.Info = p.Info.toProto()
+	}
+	return pp
+}
+
+func (ci *ClientInfo) toProto() *protocol.ClientInfo {
+	return &protocol.ClientInfo{
+		User:     ci.User,
+		Client:   ci.Client,
+		ConnInfo: ci.ConnInfo,
+		ChanInfo: ci.ChanInfo,
+	}
+}
+
+func (n *Node) subLock(channel string) *sync.Mutex {
+	return &n.subLocks[shardIndex(channel)]
+}
+
+// addSubscription adds c to channel in the hub, subscribing the node to the
+// channel in the broker when c is its first subscriber here.
+func (n *Node) addSubscription(channel string, c *Client) error {
+	mu := n.subLock(channel)
+	mu.Lock()
+	defer mu.Unlock()
+	if first := n.hub.addSub(channel, c); first {
+		if err := n.broker.Subscribe(channel); err != nil {
+			n.hub.removeSub(channel, c)
+			return fmt.Errorf("broker subscribe %q: %w", channel, err)
+		}
+	}
+	return nil
+}
+
+// removeSubscription removes c from channel, unsubscribing the node in the
+// broker when c was its last subscriber here.
+func (n *Node) removeSubscription(channel string, c *Client) {
+	mu := n.subLock(channel)
+	mu.Lock()
+	defer mu.Unlock()
+	if _, last := n.hub.removeSub(channel, c); last {
+		if err := n.broker.Unsubscribe(channel); err != nil {
+			n.log.Error("broker unsubscribe failed", "channel", channel, "error", err)
+		}
+	}
 }

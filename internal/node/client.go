@@ -1,0 +1,655 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/centrifugal/protocol"
+	"github.com/google/uuid"
+
+	"github.com/rotorhq/rotor/internal/auth"
+)
+
+type clientStatus uint8
+
+const (
+	statusConnecting clientStatus = iota
+	statusConnected
+	statusClosed
+)
+
+// Client is one client connection: its session state, subscriptions and
+// outgoing queue. Commands from one connection are handled in order by the
+// transport's read loop (HandleFrame); everything else that touches a client
+// (broadcasts, API calls, pings) is safe to call concurrently.
+type Client struct {
+	n     *Node
+	t     Transport
+	proto protocol.Type
+	id    string
+	w     *writer
+
+	mu       sync.Mutex
+	status   clientStatus
+	user     string
+	info     []byte
+	expireAt int64
+	subs     map[string]*clientSub
+	pingSlot int
+
+	awaitingPong atomic.Bool
+	staleTimer   *time.Timer
+	expireTimer  *time.Timer
+	closeOnce    sync.Once
+	closed       chan struct{}
+}
+
+type clientSub struct {
+	info     []byte
+	expireAt int64
+}
+
+// NewClient creates the session of a new connection. The client must send a
+// connect command within client_stale_close_delay, or it is closed with 3502.
+func (n *Node) NewClient(t Transport) (*Client, error) {
+	if n.closing.Load() {
+		return nil, DisconnectShutdown
+	}
+	c := &Client{
+		n:      n,
+		t:      t,
+		proto:  t.Protocol(),
+		id:     uuid.NewString(),
+		subs:   make(map[string]*clientSub),
+		closed: make(chan struct{}),
+	}
+	c.w = newWriter(c.proto, n.cfg.ClientQueueMaxSize, t.Write, func(err error) {
+		n.log.Debug("client write failed", "client", c.id, "error", err)
+		c.close(DisconnectWriteError, false)
+	})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.staleTimer = time.AfterFunc(n.cfg.ClientStaleCloseDelay, func() {
+		c.mu.Lock()
+		stale := c.status == statusConnecting
+		c.mu.Unlock()
+		if stale {
+			c.Disconnect(DisconnectStale)
+		}
+	})
+	return c, nil
+}
+
+// ID returns the client id.
+func (c *Client) ID() string { return c.id }
+
+// User returns the user id ("" for anonymous or not yet connected).
+func (c *Client) User() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.user
+}
+
+// Done is closed once the client is closed.
+func (c *Client) Done() <-chan struct{} { return c.closed }
+
+// HandleFrame handles every command in one frame read from the transport. It
+// returns false when the client is closed and the transport should stop
+// reading.
+func (c *Client) HandleFrame(data []byte) bool {
+	if len(data) == 0 {
+		return !c.isClosed()
+	}
+	c.awaitingPong.Store(false)
+	dec := protocol.GetCommandDecoder(c.proto, data)
+	defer protocol.PutCommandDecoder(c.proto, dec)
+	for {
+		cmd, err := dec.Decode()
+		if cmd != nil {
+			if !c.handleCommand(cmd) {
+				return false
+			}
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			c.n.log.Info("malformed frame from client", "client", c.id, "error", err)
+			c.Disconnect(DisconnectBadRequest)
+			return false
+		}
+	}
+	return !c.isClosed()
+}
+
+// OnTransportClosed must be called by the transport when the connection is
+// gone (read error or peer close): it releases the client's state.
+func (c *Client) OnTransportClosed() {
+	c.close(DisconnectConnectionClosed, false)
+}
+
+// Disconnect sends d to the client and closes the connection.
+func (c *Client) Disconnect(d Disconnect) {
+	c.close(d, true)
+}
+
+func (c *Client) closeSlow() {
+	go c.Disconnect(DisconnectSlow)
+}
+
+func (c *Client) isClosed() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *Client) close(d Disconnect, send bool) {
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		wasConnected := c.status == statusConnected
+		c.status = statusClosed
+		channels := make([]string, 0, len(c.subs))
+		for ch := range c.subs {
+			channels = append(channels, ch)
+		}
+		c.subs = nil
+		slot := c.pingSlot
+		user := c.user
+		c.staleTimer.Stop()
+		if c.expireTimer != nil {
+			c.expireTimer.Stop()
+		}
+		c.mu.Unlock()
+		close(c.closed)
+
+		c.w.close()
+		if wasConnected {
+			c.n.pinger.remove(c, slot)
+			c.n.hub.removeConn(c)
+			for _, ch := range channels {
+				c.n.removeSubscription(ch, c)
+			}
+		}
+		if send {
+			if err := c.t.Close(d); err != nil {
+				c.n.log.Debug("close transport", "client", c.id, "error", err)
+			}
+		}
+		c.n.log.Debug("client closed", "client", c.id, "user", user, "code", d.Code, "reason", d.Reason)
+	})
+}
+
+// send queues an encoded reply; a full queue disconnects the client (3008).
+func (c *Client) send(data []byte) bool {
+	if !c.w.enqueue(data) {
+		if !c.isClosed() {
+			c.closeSlow()
+		}
+		return false
+	}
+	return true
+}
+
+func (c *Client) writeReply(r *protocol.Reply) bool {
+	b, err := protocol.GetReplyEncoder(c.proto).Encode(r)
+	if err != nil {
+		c.n.log.Error("encode reply", "client", c.id, "error", err)
+		c.Disconnect(DisconnectServerError)
+		return false
+	}
+	return c.send(b)
+}
+
+func (c *Client) writePush(p *protocol.Push) bool {
+	return c.writeReply(&protocol.Reply{Push: p})
+}
+
+func (c *Client) sendPing() {
+	if c.awaitingPong.Load() {
+		return
+	}
+	c.awaitingPong.Store(true)
+	if c.proto == protocol.TypeProtobuf {
+		c.send(pingProtobuf)
+	} else {
+		c.send(pingJSON)
+	}
+}
+
+// Empty replies are server pings.
+var (
+	pingJSON     = []byte("{}")
+	pingProtobuf = []byte{}
+)
+
+func (c *Client) checkPong() {
+	if c.awaitingPong.Load() {
+		c.Disconnect(DisconnectNoPong)
+	}
+}
+
+// handleCommand runs one command. It returns false when the client got
+// closed.
+func (c *Client) handleCommand(cmd *protocol.Command) bool {
+	c.mu.Lock()
+	status := c.status
+	c.mu.Unlock()
+	if status == statusClosed {
+		return false
+	}
+	if cmd.Connect != nil {
+		return c.reply(cmd, c.handleConnect(cmd))
+	}
+	if status != statusConnected {
+		if isEmptyCommand(cmd) {
+			return true
+		}
+		c.Disconnect(DisconnectBadRequest)
+		return false
+	}
+	var res *protocol.Reply
+	var err error
+	switch {
+	case cmd.Subscribe != nil:
+		return c.reply(cmd, c.handleSubscribe(cmd))
+	case cmd.Unsubscribe != nil:
+		res, err = c.handleUnsubscribe(cmd.Unsubscribe)
+	case cmd.Publish != nil:
+		res, err = c.handlePublish(cmd.Publish)
+	case cmd.Refresh != nil:
+		res, err = c.handleRefresh(cmd.Refresh)
+	case cmd.Rpc != nil:
+		res, err = c.handleRPC(cmd.Rpc)
+	case cmd.Send != nil:
+		c.handleSend(cmd.Send)
+		return !c.isClosed()
+	case cmd.Ping != nil:
+		res = &protocol.Reply{Ping: &protocol.PingResult{}}
+	case cmd.Presence != nil, cmd.PresenceStats != nil, cmd.History != nil, cmd.SubRefresh != nil:
+		err = ErrorNotAvailable
+	default:
+		if isEmptyCommand(cmd) {
+			return true // pong
+		}
+		c.Disconnect(DisconnectBadRequest)
+		return false
+	}
+	if err != nil {
+		return c.reply(cmd, err)
+	}
+	res.Id = cmd.Id
+	return c.writeReply(res)
+}
+
+func isEmptyCommand(cmd *protocol.Command) bool {
+	return cmd.Id == 0 && cmd.Connect == nil && cmd.Subscribe == nil && cmd.Unsubscribe == nil &&
+		cmd.Publish == nil && cmd.Presence == nil && cmd.PresenceStats == nil && cmd.History == nil &&
+		cmd.Ping == nil && cmd.Send == nil && cmd.Rpc == nil && cmd.Refresh == nil && cmd.SubRefresh == nil
+}
+
+// reply answers cmd with the outcome of a handler that writes its own
+// successful reply: nil means done; a Disconnect closes the connection; an
+// *Error is sent back; anything else is logged and sent as 100.
+func (c *Client) reply(cmd *protocol.Command, err error) bool {
+	if err == nil {
+		return !c.isClosed()
+	}
+	var d Disconnect
+	if errors.As(err, &d) {
+		c.Disconnect(d)
+		return false
+	}
+	e := ToError(err)
+	if e == ErrorInternal && !errors.Is(err, ErrorInternal) {
+		c.n.log.Error("command failed", "client", c.id, "error", err)
+	}
+	return c.writeReply(&protocol.Reply{Id: cmd.Id, Error: e.toProto()})
+}
+
+func (c *Client) handleConnect(cmd *protocol.Command) error {
+	req := cmd.Connect
+	c.mu.Lock()
+	status := c.status
+	c.mu.Unlock()
+	if status != statusConnecting {
+		return DisconnectBadRequest
+	}
+	cfg := c.n.cfg
+	var (
+		user     string
+		info     []byte
+		expireAt int64
+		channels []string
+		subs     map[string]auth.SubscribeOptions
+	)
+	switch {
+	case req.Token != "":
+		tok, err := c.n.verifier.VerifyConnectToken(context.Background(), req.Token)
+		if err != nil {
+			if errors.Is(err, auth.ErrTokenExpired) {
+				return ErrorTokenExpired
+			}
+			c.n.log.Info("invalid connection token", "client", c.id, "error", err)
+			return DisconnectInvalidToken
+		}
+		if tok.UserID == "" && cfg.DisallowAnonymousConnectionTokens {
+			return DisconnectPermissionDenied
+		}
+		user, info, expireAt, channels, subs = tok.UserID, tok.Info, tok.ExpireAt, tok.Channels, tok.Subs
+	case cfg.ClientInsecure, cfg.AllowAnonymousConnectWithoutToken:
+	default:
+		c.n.log.Info("client sent no credentials", "client", c.id)
+		return DisconnectBadRequest
+	}
+	now := time.Now().Unix()
+	if expireAt > 0 && expireAt <= now {
+		return ErrorTokenExpired
+	}
+
+	// Server-side subscriptions from the token.
+	serverSubs := make(map[string]*clientSub, len(channels)+len(subs))
+	for _, ch := range channels {
+		serverSubs[ch] = &clientSub{}
+	}
+	for ch, o := range subs {
+		serverSubs[ch] = &clientSub{info: o.Info}
+	}
+	for ch := range serverSubs {
+		if _, ok := cfg.ChannelOptionsFor(ch); !ok {
+			return ErrorUnknownChannel
+		}
+	}
+
+	c.mu.Lock()
+	if c.status != statusConnecting {
+		c.mu.Unlock()
+		return DisconnectBadRequest
+	}
+	c.status = statusConnected
+	c.user = user
+	c.info = info
+	c.expireAt = expireAt
+	c.staleTimer.Stop()
+	c.mu.Unlock()
+	c.n.hub.addConn(c)
+	slot := c.n.pinger.add(c)
+	c.mu.Lock()
+	c.pingSlot = slot
+	c.mu.Unlock()
+	if c.isClosed() {
+		// Closed while connecting: undo what close could not see.
+		c.n.pinger.remove(c, slot)
+		c.n.hub.removeConn(c)
+		return nil
+	}
+	c.scheduleExpiry(expireAt)
+
+	res := &protocol.ConnectResult{
+		Client:  c.id,
+		Version: Version,
+		Ping:    uint32(cfg.PingInterval / time.Second),
+		Pong:    true,
+	}
+	if expireAt > 0 {
+		res.Expires = true
+		res.Ttl = uint32(expireAt - now)
+	}
+	var added []string
+	for ch, s := range serverSubs {
+		if err := c.addSub(ch, s); err != nil {
+			c.n.log.Error("server-side subscription failed", "client", c.id, "channel", ch, "error", err)
+			continue
+		}
+		added = append(added, ch)
+		if res.Subs == nil {
+			res.Subs = make(map[string]*protocol.SubscribeResult)
+		}
+		res.Subs[ch] = &protocol.SubscribeResult{}
+	}
+	if !c.writeReply(&protocol.Reply{Id: cmd.Id, Connect: res}) {
+		return nil
+	}
+	for _, ch := range added {
+		c.n.hub.setSubReady(ch, c)
+	}
+	return nil
+}
+
+// scheduleExpiry closes the connection with 3005 once expireAt (plus
+// client_expired_close_delay) passes without a refresh.
+func (c *Client) scheduleExpiry(expireAt int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.expireTimer != nil {
+		c.expireTimer.Stop()
+		c.expireTimer = nil
+	}
+	if expireAt <= 0 || c.status == statusClosed {
+		return
+	}
+	d := time.Until(time.Unix(expireAt, 0)) + c.n.cfg.ClientExpiredCloseDelay
+	c.expireTimer = time.AfterFunc(d, func() {
+		c.mu.Lock()
+		exp := c.expireAt
+		c.mu.Unlock()
+		if exp > 0 && exp <= time.Now().Unix() {
+			c.Disconnect(DisconnectExpired)
+		}
+	})
+}
+
+// addSub records a subscription on the client and in the hub (not yet ready
+// for publications).
+func (c *Client) addSub(ch string, s *clientSub) error {
+	c.mu.Lock()
+	if c.status != statusConnected {
+		c.mu.Unlock()
+		return DisconnectConnectionClosed
+	}
+	if _, ok := c.subs[ch]; ok {
+		c.mu.Unlock()
+		return ErrorAlreadySubscribed
+	}
+	c.subs[ch] = s
+	c.mu.Unlock()
+	if err := c.n.addSubscription(ch, c); err != nil {
+		c.mu.Lock()
+		if c.subs != nil {
+			delete(c.subs, ch)
+		}
+		c.mu.Unlock()
+		return err
+	}
+	if c.isClosed() {
+		c.n.removeSubscription(ch, c)
+		return DisconnectConnectionClosed
+	}
+	return nil
+}
+
+// removeSub forgets a subscription; it reports whether there was one.
+func (c *Client) removeSub(ch string) bool {
+	c.mu.Lock()
+	_, ok := c.subs[ch]
+	if ok {
+		delete(c.subs, ch)
+	}
+	c.mu.Unlock()
+	if ok {
+		c.n.removeSubscription(ch, c)
+	}
+	return ok
+}
+
+func (c *Client) isSubscribed(ch string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.subs[ch]
+	return ok
+}
+
+func (c *Client) handleSubscribe(cmd *protocol.Command) error {
+	req := cmd.Subscribe
+	cfg := c.n.cfg
+	ch := strings.Clone(req.Channel)
+	if ch == "" {
+		return DisconnectBadRequest
+	}
+	if cfg.ChannelMaxLength > 0 && len(ch) > cfg.ChannelMaxLength {
+		return ErrorLimitExceeded
+	}
+	opts, ok := cfg.ChannelOptionsFor(ch)
+	if !ok {
+		return ErrorUnknownChannel
+	}
+	c.mu.Lock()
+	user := c.user
+	_, already := c.subs[ch]
+	numSubs := len(c.subs)
+	c.mu.Unlock()
+	if already {
+		return ErrorAlreadySubscribed
+	}
+	if cfg.ClientChannelLimit > 0 && numSubs >= cfg.ClientChannelLimit {
+		return ErrorLimitExceeded
+	}
+	if !c.n.channelNameAllowed(ch, opts.ChannelRegex) {
+		return ErrorPermissionDenied
+	}
+
+	sub := &clientSub{}
+	switch {
+	case req.Token != "":
+		tok, err := c.n.verifier.VerifySubscriptionToken(context.Background(), req.Token)
+		if err != nil {
+			if errors.Is(err, auth.ErrTokenExpired) {
+				return ErrorTokenExpired
+			}
+			c.n.log.Info("invalid subscription token", "client", c.id, "channel", ch, "error", err)
+			return ErrorPermissionDenied
+		}
+		if tok.UserID != user || tok.Channel != ch {
+			c.n.log.Info("subscription token does not match", "client", c.id, "channel", ch, "token_user", tok.UserID, "token_channel", tok.Channel)
+			return DisconnectInvalidToken
+		}
+		if tok.ExpireAt > 0 && tok.ExpireAt <= time.Now().Unix() {
+			return ErrorTokenExpired
+		}
+		sub.info, sub.expireAt = tok.Info, tok.ExpireAt
+	case cfg.IsPrivateChannel(ch):
+		return ErrorPermissionDenied
+	case opts.AllowUserLimitedChannels && cfg.UserAllowedInChannel(ch, user):
+	case opts.AllowSubscribeForClient && (user != "" || opts.AllowSubscribeForAnonymous):
+	case cfg.ClientInsecure:
+	default:
+		return ErrorPermissionDenied
+	}
+
+	if err := c.addSub(ch, sub); err != nil {
+		return err
+	}
+	res := &protocol.SubscribeResult{}
+	if sub.expireAt > 0 {
+		res.Expires = true
+		res.Ttl = uint32(sub.expireAt - time.Now().Unix())
+	}
+	if !c.writeReply(&protocol.Reply{Id: cmd.Id, Subscribe: res}) {
+		return nil
+	}
+	c.n.hub.setSubReady(ch, c)
+	return nil
+}
+
+func (c *Client) handleUnsubscribe(req *protocol.UnsubscribeRequest) (*protocol.Reply, error) {
+	if req.Channel == "" {
+		return nil, DisconnectBadRequest
+	}
+	c.removeSub(req.Channel)
+	return &protocol.Reply{Unsubscribe: &protocol.UnsubscribeResult{}}, nil
+}
+
+func (c *Client) clientInfo(ch string) *ClientInfo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ci := &ClientInfo{User: c.user, Client: c.id, ConnInfo: c.info}
+	if s := c.subs[ch]; s != nil {
+		ci.ChanInfo = s.info
+	}
+	return ci
+}
+
+func (c *Client) handlePublish(req *protocol.PublishRequest) (*protocol.Reply, error) {
+	cfg := c.n.cfg
+	ch := req.Channel
+	if ch == "" || len(req.Data) == 0 {
+		return nil, DisconnectBadRequest
+	}
+	opts, ok := cfg.ChannelOptionsFor(ch)
+	if !ok {
+		return nil, ErrorUnknownChannel
+	}
+	user := c.User()
+	allowed := cfg.ClientInsecure ||
+		((opts.AllowPublishForClient || (opts.AllowPublishForSubscriber && c.isSubscribed(ch))) &&
+			(user != "" || opts.AllowPublishForAnonymous))
+	if !allowed {
+		return nil, ErrorPermissionDenied
+	}
+	_, err := c.n.Publish(context.Background(), strings.Clone(ch), req.Data, PublishOptions{ClientInfo: c.clientInfo(ch)})
+	if err != nil {
+		return nil, err
+	}
+	return &protocol.Reply{Publish: &protocol.PublishResult{}}, nil
+}
+
+func (c *Client) handleRefresh(req *protocol.RefreshRequest) (*protocol.Reply, error) {
+	if req.Token == "" {
+		return nil, ErrorBadRequest
+	}
+	tok, err := c.n.verifier.VerifyConnectToken(context.Background(), req.Token)
+	if err != nil {
+		if errors.Is(err, auth.ErrTokenExpired) {
+			return nil, ErrorTokenExpired
+		}
+		c.n.log.Info("invalid refresh token", "client", c.id, "error", err)
+		return nil, DisconnectInvalidToken
+	}
+	c.mu.Lock()
+	user := c.user
+	c.mu.Unlock()
+	if tok.UserID != user {
+		c.n.log.Info("refresh token user does not match", "client", c.id, "user", user, "token_user", tok.UserID)
+		return nil, DisconnectInvalidToken
+	}
+	now := time.Now().Unix()
+	if tok.ExpireAt > 0 && tok.ExpireAt <= now {
+		return nil, ErrorTokenExpired
+	}
+	c.mu.Lock()
+	c.expireAt = tok.ExpireAt
+	if tok.Info != nil {
+		c.info = tok.Info
+	}
+	c.mu.Unlock()
+	c.scheduleExpiry(tok.ExpireAt)
+	res := &protocol.RefreshResult{Client: c.id, Version: Version}
+	if tok.ExpireAt > 0 {
+		res.Expires = true
+		res.Ttl = uint32(tok.ExpireAt - now)
+	}
+	return &protocol.Reply{Refresh: res}, nil
+}
+
+func (c *Client) handleRPC(req *protocol.RPCRequest) (*protocol.Reply, error) {
+	return nil, ErrorMethodNotFound
+}
+
+func (c *Client) handleSend(req *protocol.SendRequest) {}
