@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,7 +12,7 @@ import (
 	"github.com/rotorhq/rotor/internal/config"
 )
 
-func token(t *testing.T, n *Node, user string, ttl time.Duration) string {
+func token(t testing.TB, n *Node, user string, ttl time.Duration) string {
 	t.Helper()
 	tok, err := auth.GenerateConnectToken(n.cfg, user, ttl)
 	if err != nil {
@@ -389,7 +390,7 @@ func TestSlowClientDisconnected(t *testing.T) {
 	tr.reply(t)
 	tr.block = make(chan struct{}) // the client stops reading
 	defer close(tr.block)
-	data := []byte(`"` + string(make([]byte, 0)) + `xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"`)
+	data := []byte(`"` + strings.Repeat("x", 100) + `"`)
 	for i := 0; i < 40; i++ {
 		if _, err := n.Publish(t.Context(), "a", data, PublishOptions{}); err != nil {
 			t.Fatal(err)
@@ -415,7 +416,7 @@ func TestShutdownSends3001(t *testing.T) {
 	}
 }
 
-func protoFrame(t *testing.T, cmds ...*protocol.Command) []byte {
+func protoFrame(t testing.TB, cmds ...*protocol.Command) []byte {
 	t.Helper()
 	var msgs [][]byte
 	for _, c := range cmds {

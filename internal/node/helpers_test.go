@@ -52,7 +52,7 @@ func (s *sinkTransport) Close(d Disconnect) error {
 }
 
 // disconnect waits for the transport to be closed and returns the reason.
-func (s *sinkTransport) disconnect(t *testing.T) Disconnect {
+func (s *sinkTransport) disconnect(t testing.TB) Disconnect {
 	t.Helper()
 	select {
 	case <-s.done:
@@ -123,7 +123,7 @@ func (b *loopBroker) Publish(ch string, data []byte, o PublishOptions) (StreamPo
 	return StreamPosition{}, b.h.HandlePublication(ch, &Publication{Data: data, Info: o.ClientInfo, Tags: o.Tags})
 }
 
-func testNode(t *testing.T, mutate func(*config.Config)) *Node {
+func testNode(t testing.TB, mutate func(*config.Config)) *Node {
 	t.Helper()
 	cfg := config.Defaults()
 	cfg.TokenHMACSecretKey = "test-secret"
