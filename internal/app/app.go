@@ -60,7 +60,7 @@ func (a *App) Addr() string { return a.addr }
 // GRPCAddr is the host:port of the gRPC API, "" when it is off.
 func (a *App) GRPCAddr() string { return "" }
 
-func (a *App) handlers() (public, internal *http.ServeMux) {
+func (a *App) handlers() (public, internal *http.ServeMux, err error) {
 	public = http.NewServeMux()
 	internal = public
 	if a.cfg.InternalPort != 0 {
@@ -74,9 +74,11 @@ func (a *App) handlers() (public, internal *http.ServeMux) {
 		_, _ = w.Write([]byte("{}"))
 	})
 	if !a.cfg.APIDisable {
-		mountAPI(internal, a)
+		if err := mountAPI(internal, a); err != nil {
+			return nil, nil, err
+		}
 	}
-	return public, internal
+	return public, internal, nil
 }
 
 func (a *App) listen(address string, port int, h http.Handler) (string, error) {
@@ -103,7 +105,10 @@ func (a *App) Start() error {
 	if err := a.n.Run(); err != nil {
 		return err
 	}
-	public, internal := a.handlers()
+	public, internal, err := a.handlers()
+	if err != nil {
+		return err
+	}
 	addr, err := a.listen(a.cfg.Address, a.cfg.Port, public)
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -249,5 +250,76 @@ func TestShutdownClosesClientsWith3001(t *testing.T) {
 	}()
 	if code, reason := closeCode(t, c); code != 3001 || reason != "shutdown" {
 		t.Fatalf("close = %d %q", code, reason)
+	}
+}
+
+func apiPost(t *testing.T, a *App, key, method, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, "http://"+a.Addr()+"/api/"+method, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("X-API-Key", key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var sb strings.Builder
+	_, _ = io.Copy(&sb, resp.Body)
+	return resp.StatusCode, sb.String()
+}
+
+func TestHTTPAPIOnRealNode(t *testing.T) {
+	t.Parallel()
+	a := startApp(t, func(c *config.Config) { c.APIKey = "k" })
+	c, _, err := dial(t, a, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf(`{"id":1,"connect":{"token":%q}}`+"\n"+`{"id":2,"subscribe":{"channel":"news"}}`, tok(t, a, "9"))))
+	var got string
+	for !strings.Contains(got, `"id":2`) {
+		got += readText(t, c)
+	}
+
+	if code, body := apiPost(t, a, "wrong", "publish", `{"channel":"news","data":{}}`); code != http.StatusUnauthorized {
+		t.Fatalf("wrong key: %d %s", code, body)
+	}
+	if code, body := apiPost(t, a, "k", "publish", `{"channel":"news","data":{"n":1}}`); code != 200 || body != `{"result":{}}` {
+		t.Fatalf("publish: %d %s", code, body)
+	}
+	if msg := readText(t, c); !strings.Contains(msg, `"channel":"news"`) || !strings.Contains(msg, `"data":{"n":1}`) {
+		t.Fatalf("publication = %s", msg)
+	}
+	if code, body := apiPost(t, a, "k", "publish", `{"channel":"nope:x","data":{}}`); code != 200 || !strings.Contains(body, `"code":102`) {
+		t.Fatalf("unknown namespace: %d %s", code, body)
+	}
+	if _, body := apiPost(t, a, "k", "channels", `{}`); !strings.Contains(body, `"news":{"num_clients":1}`) {
+		t.Fatalf("channels: %s", body)
+	}
+	if _, body := apiPost(t, a, "k", "info", `{}`); !strings.Contains(body, `"num_clients":1`) {
+		t.Fatalf("info: %s", body)
+	}
+	if _, body := apiPost(t, a, "k", "disconnect", `{"user":"9","disconnect":{"code":4501,"reason":"banned"}}`); body != `{"result":{}}` {
+		t.Fatalf("disconnect: %s", body)
+	}
+	if code, reason := closeCode(t, c); code != 4501 || reason != "banned" {
+		t.Fatalf("close = %d %q", code, reason)
+	}
+}
+
+func TestHTTPAPIRefusedWithoutKey(t *testing.T) {
+	t.Parallel()
+	a := startApp(t, nil)
+	if code, _ := apiPost(t, a, "", "info", `{}`); code != http.StatusUnauthorized {
+		t.Fatalf("status = %d", code)
+	}
+	b := startApp(t, func(c *config.Config) { c.APIInsecure = true })
+	if code, body := apiPost(t, b, "", "info", `{}`); code != 200 || !strings.Contains(body, `"nodes"`) {
+		t.Fatalf("insecure: %d %s", code, body)
 	}
 }
