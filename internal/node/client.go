@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,18 +29,26 @@ const (
 // transport's read loop (HandleFrame); everything else that touches a client
 // (broadcasts, API calls, pings) is safe to call concurrently.
 type Client struct {
-	n     *Node
-	t     Transport
-	proto protocol.Type
-	id    string
-	w     *writer
+	n       *Node
+	t       Transport
+	proto   protocol.Type
+	id      string
+	w       *writer
+	headers http.Header
+	// ctx is cancelled when the client closes; proxy calls use it.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu       sync.Mutex
 	status   clientStatus
 	user     string
 	info     []byte
+	meta     []byte
 	expireAt int64
-	subs     map[string]*clientSub
+	// serverRefresh: expiry is extended through the refresh proxy rather
+	// than by the client sending a new token.
+	serverRefresh bool
+	subs          map[string]*clientSub
 	pingSlot int
 
 	awaitingPong atomic.Bool
@@ -54,20 +63,29 @@ type clientSub struct {
 	expireAt int64
 }
 
+// ClientOptions describe a new connection.
+type ClientOptions struct {
+	// Headers of the HTTP request that opened the connection; proxies
+	// forward those named in proxy_http_headers.
+	Headers http.Header
+}
+
 // NewClient creates the session of a new connection. The client must send a
 // connect command within client_stale_close_delay, or it is closed with 3502.
-func (n *Node) NewClient(t Transport) (*Client, error) {
+func (n *Node) NewClient(t Transport, opts ClientOptions) (*Client, error) {
 	if n.closing.Load() {
 		return nil, DisconnectShutdown
 	}
 	c := &Client{
-		n:      n,
-		t:      t,
-		proto:  t.Protocol(),
-		id:     uuid.NewString(),
-		subs:   make(map[string]*clientSub),
-		closed: make(chan struct{}),
+		n:       n,
+		t:       t,
+		proto:   t.Protocol(),
+		id:      uuid.NewString(),
+		headers: opts.Headers,
+		subs:    make(map[string]*clientSub),
+		closed:  make(chan struct{}),
 	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.w = newWriter(c.proto, n.cfg.ClientQueueMaxSize, t.Write, func(err error) {
 		n.log.Debug("client write failed", "client", c.id, "error", err)
 		c.close(DisconnectWriteError, false)
@@ -169,6 +187,7 @@ func (c *Client) close(d Disconnect, send bool) {
 		}
 		c.mu.Unlock()
 		close(c.closed)
+		c.cancel()
 
 		c.w.close()
 		if wasConnected {
@@ -329,6 +348,8 @@ func (c *Client) handleConnect(cmd *protocol.Command) error {
 		expireAt int64
 		channels []string
 		subs     map[string]auth.SubscribeOptions
+		meta     []byte
+		data     []byte
 	)
 	switch {
 	case req.Token != "":
@@ -344,6 +365,27 @@ func (c *Client) handleConnect(cmd *protocol.Command) error {
 			return DisconnectPermissionDenied
 		}
 		user, info, expireAt, channels, subs = tok.UserID, tok.Info, tok.ExpireAt, tok.Channels, tok.Subs
+		meta = tok.Meta
+	case c.n.proxy != nil && c.n.proxy.ConnectEnabled():
+		res, err := c.n.proxy.Connect(c.ctx, &ProxyConnectRequest{
+			ProxyClientInfo: c.proxyInfo(""),
+			Data:            req.Data,
+			Name:            req.Name,
+			Version:         req.Version,
+		})
+		if err != nil {
+			return c.proxyError("connect", err)
+		}
+		if res == nil {
+			return DisconnectBadRequest
+		}
+		user, info, expireAt, channels, meta, data = res.User, res.Info, res.ExpireAt, res.Channels, res.Meta, res.Data
+		for ch, o := range res.Subs {
+			if subs == nil {
+				subs = make(map[string]auth.SubscribeOptions, len(res.Subs))
+			}
+			subs[ch] = auth.SubscribeOptions{Info: o.Info, Data: o.Data}
+		}
 	case cfg.ClientInsecure, cfg.AllowAnonymousConnectWithoutToken:
 	default:
 		c.n.log.Info("client sent no credentials", "client", c.id)
@@ -376,7 +418,10 @@ func (c *Client) handleConnect(cmd *protocol.Command) error {
 	c.status = statusConnected
 	c.user = user
 	c.info = info
+	c.meta = meta
 	c.expireAt = expireAt
+	c.serverRefresh = c.n.proxy != nil && c.n.proxy.RefreshEnabled()
+	serverRefresh := c.serverRefresh
 	c.staleTimer.Stop()
 	c.mu.Unlock()
 	c.n.hub.addConn(c)
@@ -395,10 +440,11 @@ func (c *Client) handleConnect(cmd *protocol.Command) error {
 	res := &protocol.ConnectResult{
 		Client:  c.id,
 		Version: Version,
+		Data:    data,
 		Ping:    uint32(cfg.PingInterval / time.Second),
 		Pong:    true,
 	}
-	if expireAt > 0 {
+	if expireAt > 0 && !serverRefresh {
 		res.Expires = true
 		res.Ttl = uint32(expireAt - now)
 	}
@@ -435,6 +481,10 @@ func (c *Client) scheduleExpiry(expireAt int64) {
 	if expireAt <= 0 || c.status == statusClosed {
 		return
 	}
+	if c.serverRefresh {
+		c.expireTimer = time.AfterFunc(time.Until(time.Unix(expireAt, 0)), c.refreshThroughProxy)
+		return
+	}
 	d := time.Until(time.Unix(expireAt, 0)) + c.n.cfg.ClientExpiredCloseDelay
 	c.expireTimer = time.AfterFunc(d, func() {
 		c.mu.Lock()
@@ -444,6 +494,74 @@ func (c *Client) scheduleExpiry(expireAt int64) {
 			c.Disconnect(DisconnectExpired)
 		}
 	})
+}
+
+// refreshRetryDelay is how long a connection is extended when the refresh
+// proxy fails, before it is asked again.
+const refreshRetryDelay = 60 * time.Second
+
+// refreshThroughProxy asks the refresh proxy to extend an expiring
+// connection: expired (or no answer) closes it with 3005; a failure extends
+// it by a minute and tries again.
+func (c *Client) refreshThroughProxy() {
+	if c.isClosed() {
+		return
+	}
+	res, err := c.n.proxy.Refresh(c.ctx, &ProxyRefreshRequest{ProxyClientInfo: c.proxyInfo(c.User())})
+	if err != nil {
+		if c.isClosed() {
+			return
+		}
+		c.n.log.Warn("refresh proxy failed, connection extended", "client", c.id, "retry_in", refreshRetryDelay, "error", err)
+		c.mu.Lock()
+		if c.status != statusClosed {
+			c.expireTimer = time.AfterFunc(refreshRetryDelay, c.refreshThroughProxy)
+		}
+		c.mu.Unlock()
+		return
+	}
+	if res == nil || res.Expired {
+		c.Disconnect(DisconnectExpired)
+		return
+	}
+	c.mu.Lock()
+	c.expireAt = res.ExpireAt
+	if res.Info != nil {
+		c.info = res.Info
+	}
+	c.mu.Unlock()
+	c.scheduleExpiry(res.ExpireAt)
+}
+
+// proxyInfo describes the connection to the backend.
+func (c *Client) proxyInfo(user string) ProxyClientInfo {
+	c.mu.Lock()
+	meta := c.meta
+	c.mu.Unlock()
+	return ProxyClientInfo{
+		Client:    c.id,
+		Transport: c.t.Name(),
+		Protocol:  string(c.proto),
+		User:      user,
+		Meta:      meta,
+		Headers:   c.headers,
+	}
+}
+
+// proxyError turns a failed proxy call into what the client gets: the
+// backend's own error or disconnect as is, anything else (timeout,
+// unreachable backend, bad answer) as 100, temporary.
+func (c *Client) proxyError(event string, err error) error {
+	var e *Error
+	var d Disconnect
+	if errors.As(err, &e) || errors.As(err, &d) {
+		return err
+	}
+	if c.isClosed() {
+		return DisconnectConnectionClosed
+	}
+	c.n.log.Warn("proxy call failed", "event", event, "client", c.id, "error", err)
+	return ErrorInternal
 }
 
 // addSub records a subscription on the client and in the hub (not yet ready
@@ -526,6 +644,7 @@ func (c *Client) handleSubscribe(cmd *protocol.Command) error {
 	}
 
 	sub := &clientSub{}
+	var subData []byte
 	switch {
 	case req.Token != "":
 		tok, err := c.n.verifier.VerifySubscriptionToken(context.Background(), req.Token)
@@ -547,6 +666,19 @@ func (c *Client) handleSubscribe(cmd *protocol.Command) error {
 	case cfg.IsPrivateChannel(ch):
 		return ErrorPermissionDenied
 	case opts.AllowUserLimitedChannels && cfg.UserAllowedInChannel(ch, user):
+	case c.n.proxy != nil && c.n.proxy.SubscribeEnabled(ch):
+		pres, err := c.n.proxy.Subscribe(c.ctx, &ProxySubscribeRequest{
+			ProxyClientInfo: c.proxyInfo(user),
+			Channel:         ch,
+			Token:           req.Token,
+			Data:            req.Data,
+		})
+		if err != nil {
+			return c.proxyError("subscribe", err)
+		}
+		if pres != nil {
+			sub.info, sub.expireAt, subData = pres.Info, pres.ExpireAt, pres.Data
+		}
 	case opts.AllowSubscribeForClient && (user != "" || opts.AllowSubscribeForAnonymous):
 	case cfg.ClientInsecure:
 	default:
@@ -556,7 +688,7 @@ func (c *Client) handleSubscribe(cmd *protocol.Command) error {
 	if err := c.addSub(ch, sub); err != nil {
 		return err
 	}
-	res := &protocol.SubscribeResult{}
+	res := &protocol.SubscribeResult{Data: subData}
 	if sub.expireAt > 0 {
 		res.Expires = true
 		res.Ttl = uint32(sub.expireAt - time.Now().Unix())
@@ -597,13 +729,36 @@ func (c *Client) handlePublish(req *protocol.PublishRequest) (*protocol.Reply, e
 		return nil, ErrorUnknownChannel
 	}
 	user := c.User()
+	data := req.Data
+	var skipHistory bool
+	if c.n.proxy != nil && c.n.proxy.PublishEnabled(ch) {
+		res, err := c.n.proxy.Publish(c.ctx, &ProxyPublishRequest{
+			ProxyClientInfo: c.proxyInfo(user),
+			Channel:         ch,
+			Data:            req.Data,
+		})
+		if err != nil {
+			return nil, c.proxyError("publish", err)
+		}
+		if res != nil {
+			if res.Data != nil {
+				data = res.Data
+			}
+			skipHistory = res.SkipHistory
+		}
+		return c.publish(ch, data, skipHistory)
+	}
 	allowed := cfg.ClientInsecure ||
 		((opts.AllowPublishForClient || (opts.AllowPublishForSubscriber && c.isSubscribed(ch))) &&
 			(user != "" || opts.AllowPublishForAnonymous))
 	if !allowed {
 		return nil, ErrorPermissionDenied
 	}
-	_, err := c.n.Publish(context.Background(), strings.Clone(ch), req.Data, PublishOptions{ClientInfo: c.clientInfo(ch)})
+	return c.publish(ch, data, false)
+}
+
+func (c *Client) publish(ch string, data []byte, skipHistory bool) (*protocol.Reply, error) {
+	_, err := c.n.Publish(c.ctx, strings.Clone(ch), data, PublishOptions{ClientInfo: c.clientInfo(ch), SkipHistory: skipHistory})
 	if err != nil {
 		return nil, err
 	}
@@ -649,7 +804,22 @@ func (c *Client) handleRefresh(req *protocol.RefreshRequest) (*protocol.Reply, e
 }
 
 func (c *Client) handleRPC(req *protocol.RPCRequest) (*protocol.Reply, error) {
-	return nil, ErrorMethodNotFound
+	if c.n.proxy == nil || !c.n.proxy.RPCEnabled(req.Method) {
+		return nil, ErrorMethodNotFound
+	}
+	res, err := c.n.proxy.RPC(c.ctx, &ProxyRPCRequest{
+		ProxyClientInfo: c.proxyInfo(c.User()),
+		Method:          req.Method,
+		Data:            req.Data,
+	})
+	if err != nil {
+		return nil, c.proxyError("rpc", err)
+	}
+	out := &protocol.RPCResult{}
+	if res != nil {
+		out.Data = res.Data
+	}
+	return &protocol.Reply{Rpc: out}, nil
 }
 
 func (c *Client) handleSend(req *protocol.SendRequest) {}

@@ -101,7 +101,7 @@ func TestStaleConnectionClosed(t *testing.T) {
 	t.Parallel()
 	n := testNode(t, func(c *config.Config) { c.ClientStaleCloseDelay = 50 * time.Millisecond })
 	tr := newSink(protocol.TypeJSON)
-	if _, err := n.NewClient(tr); err != nil {
+	if _, err := n.NewClient(tr, ClientOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if d := tr.disconnect(t); d.Code != 3502 {
@@ -246,7 +246,7 @@ func TestPublishFanOut(t *testing.T) {
 		t.Fatalf("subscribe reply = %v", r)
 	}
 	pb := newSink(protocol.TypeProtobuf)
-	pc, err := n.NewClient(pb)
+	pc, err := n.NewClient(pb, ClientOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -411,7 +411,7 @@ func TestShutdownSends3001(t *testing.T) {
 	if d := tr.disconnect(t); d.Code != 3001 {
 		t.Fatalf("disconnect = %v", d)
 	}
-	if _, err := n.NewClient(newSink(protocol.TypeJSON)); err == nil {
+	if _, err := n.NewClient(newSink(protocol.TypeJSON), ClientOptions{}); err == nil {
 		t.Fatal("new client accepted after shutdown")
 	}
 }

@@ -33,7 +33,7 @@ func FuzzHandleFrame(f *testing.F) {
 		}
 		tr := newSink(proto)
 		tr.frames = make(chan []byte, 1<<16)
-		c, err := n.NewClient(tr)
+		c, err := n.NewClient(tr, ClientOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

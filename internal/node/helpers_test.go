@@ -157,7 +157,7 @@ func jsonFrame(cmds ...string) []byte {
 func connectClient(t *testing.T, n *Node, connectCmd string) (*Client, *sinkTransport) {
 	t.Helper()
 	tr := newSink(protocol.TypeJSON)
-	c, err := n.NewClient(tr)
+	c, err := n.NewClient(tr, ClientOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

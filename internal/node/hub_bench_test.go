@@ -20,7 +20,7 @@ func BenchmarkBroadcast1000(b *testing.B) {
 			proto = protocol.TypeProtobuf
 		}
 		tr := newSink(proto)
-		c, err := n.NewClient(tr)
+		c, err := n.NewClient(tr, ClientOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -28,6 +28,7 @@ type Node struct {
 	log      *slog.Logger
 	broker   Broker
 	verifier *auth.Verifier
+	proxy    Proxy
 	hub      *hub
 	pinger   *pinger
 
@@ -43,7 +44,7 @@ type Node struct {
 	wg      sync.WaitGroup
 }
 
-// Config holds what New needs besides the server configuration.
+// Options holds what New needs besides the server configuration.
 type Options struct {
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
@@ -52,6 +53,9 @@ type Options struct {
 	// Verifier checks connection and subscription tokens; nil builds one
 	// from the configuration.
 	Verifier *auth.Verifier
+	// Proxy asks the application backend about client actions; nil means
+	// no proxies.
+	Proxy Proxy
 }
 
 // New creates a node from a validated configuration.
@@ -87,6 +91,7 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 		log:       log,
 		broker:    opts.Broker,
 		verifier:  v,
+		proxy:     opts.Proxy,
 		hub:       newHub(),
 		uid:       uuid.NewString(),
 		name:      name,

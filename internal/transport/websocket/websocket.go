@@ -103,7 +103,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		proto = protocol.TypeProtobuf
 	}
 	t := &transport{conn: conn, proto: proto, timeout: h.timeout}
-	c, err := h.n.NewClient(t)
+	c, err := h.n.NewClient(t, node.ClientOptions{Headers: r.Header})
 	if err != nil {
 		var d node.Disconnect
 		if !errors.As(err, &d) {
