@@ -49,7 +49,7 @@ type Client struct {
 	// than by the client sending a new token.
 	serverRefresh bool
 	subs          map[string]*clientSub
-	pingSlot int
+	pingSlot      int
 
 	awaitingPong atomic.Bool
 	staleTimer   *time.Timer
