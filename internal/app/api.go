@@ -1,9 +1,14 @@
 package app
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
+
+	"google.golang.org/grpc"
 
 	"github.com/rotorhq/rotor/internal/api"
 )
@@ -28,4 +33,62 @@ func mountAPI(mux *http.ServeMux, a *App) error {
 		a.log.Warn("http api: api_key is empty and api_insecure is off, every API call will be refused")
 	}
 	return nil
+}
+
+// startGRPC serves the gRPC server API on grpc_api_address:grpc_api_port.
+func (a *App) startGRPC() error {
+	exec, err := api.NewExecutor(a.n, api.ExecutorConfig{Logger: a.log})
+	if err != nil {
+		return fmt.Errorf("app: grpc api: %w", err)
+	}
+	srv, err := api.NewGRPCServer(exec, api.GRPCOptions{
+		Key:        a.cfg.GRPCAPIKey,
+		TLSCert:    a.cfg.GRPCAPITLSCert,
+		TLSKey:     a.cfg.GRPCAPITLSKey,
+		Reflection: a.cfg.GRPCAPIReflection,
+		ErrorMode:  a.cfg.GRPCAPIErrorMode,
+		Logger:     a.log,
+	})
+	if err != nil {
+		return fmt.Errorf("app: grpc api: %w", err)
+	}
+	addr := net.JoinHostPort(a.cfg.GRPCAPIAddress, strconv.Itoa(a.cfg.GRPCAPIPort))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("app: grpc api: listen on %s (grpc_api_address, grpc_api_port): %w", addr, err)
+	}
+	a.grpcServer = srv
+	a.grpcAddr = ln.Addr().String()
+	if a.cfg.GRPCAPIKey == "" && !isLoopback(a.cfg.GRPCAPIAddress) {
+		a.log.Warn("grpc api listens on a non-loopback address without grpc_api_key: anyone who can reach it can publish and disconnect users", "addr", a.grpcAddr)
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil {
+			a.log.Error("grpc api stopped", "addr", a.grpcAddr, "error", err)
+		}
+	}()
+	return nil
+}
+
+// isLoopback reports whether a bind address only accepts local connections.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// stopGRPC stops srv gracefully, or at once when ctx ends first.
+func stopGRPC(ctx context.Context, srv *grpc.Server) {
+	done := make(chan struct{})
+	go func() {
+		srv.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		srv.Stop()
+	}
 }

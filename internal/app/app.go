@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/rotorhq/rotor/internal/broker/memory"
 	"github.com/rotorhq/rotor/internal/config"
 	"github.com/rotorhq/rotor/internal/node"
@@ -28,6 +30,9 @@ type App struct {
 	listeners []net.Listener
 	addr      string
 	started   bool
+
+	grpcServer *grpc.Server
+	grpcAddr   string
 }
 
 // New builds an App from a validated config. It binds nothing until Start.
@@ -58,7 +63,7 @@ func (a *App) Node() *node.Node { return a.n }
 func (a *App) Addr() string { return a.addr }
 
 // GRPCAddr is the host:port of the gRPC API, "" when it is off.
-func (a *App) GRPCAddr() string { return "" }
+func (a *App) GRPCAddr() string { return a.grpcAddr }
 
 func (a *App) handlers() (public, internal *http.ServeMux, err error) {
 	public = http.NewServeMux()
@@ -121,6 +126,12 @@ func (a *App) Start() error {
 			return err
 		}
 	}
+	if a.cfg.GRPCAPI {
+		if err := a.startGRPC(); err != nil {
+			a.closeListeners()
+			return err
+		}
+	}
 	for i, srv := range a.servers {
 		ln := a.listeners[i]
 		go func() {
@@ -135,6 +146,7 @@ func (a *App) Start() error {
 		"websocket", "ws://"+displayAddr(addr)+"/connection/websocket",
 		"http_api", "http://"+displayAddr(internalAddr)+a.cfg.APIHandlerPrefix,
 		"health", "http://"+displayAddr(internalAddr)+"/health",
+		"grpc_api", a.grpcAddr,
 	)
 	return nil
 }
@@ -162,6 +174,9 @@ func (a *App) Shutdown(ctx context.Context) error {
 	var errs []error
 	for _, srv := range a.servers {
 		srv.SetKeepAlivesEnabled(false)
+	}
+	if a.grpcServer != nil {
+		stopGRPC(ctx, a.grpcServer)
 	}
 	if err := a.n.Shutdown(ctx); err != nil {
 		errs = append(errs, err)

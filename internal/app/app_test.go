@@ -14,6 +14,13 @@ import (
 
 	"github.com/centrifugal/protocol"
 	"github.com/gorilla/websocket"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/rotorhq/rotor/apiproto"
 
 	"github.com/rotorhq/rotor/internal/auth"
 	"github.com/rotorhq/rotor/internal/config"
@@ -321,5 +328,35 @@ func TestHTTPAPIRefusedWithoutKey(t *testing.T) {
 	b := startApp(t, func(c *config.Config) { c.APIInsecure = true })
 	if code, body := apiPost(t, b, "", "info", `{}`); code != 200 || !strings.Contains(body, `"nodes"`) {
 		t.Fatalf("insecure: %d %s", code, body)
+	}
+}
+
+func TestGRPCAPIServed(t *testing.T) {
+	t.Parallel()
+	a := startApp(t, func(c *config.Config) {
+		c.GRPCAPI = true
+		c.GRPCAPIAddress = "127.0.0.1"
+		c.GRPCAPIPort = 0
+		c.GRPCAPIKey = "gk"
+	})
+	conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := apiproto.NewCentrifugoApiClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := client.Info(ctx, &apiproto.InfoRequest{}); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("without key: %v", err)
+	}
+	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "apikey gk")
+	resp, err := client.Info(ctx, &apiproto.InfoRequest{})
+	if err != nil || resp.Error != nil || len(resp.Result.Nodes) != 1 {
+		t.Fatalf("info: %v %v", resp, err)
+	}
+	pub, err := client.Publish(ctx, &apiproto.PublishRequest{Channel: "news", Data: []byte(`{}`)})
+	if err != nil || pub.Error != nil {
+		t.Fatalf("publish: %v %v", pub, err)
 	}
 }
