@@ -4,8 +4,9 @@
 // batch) on apiproto messages, and thin adapters that carry those messages
 // over a wire. The HTTP adapter (NewHTTPHandler) speaks Centrifugo's HTTP API
 // – POST <prefix>/<method> with JSON bodies, plus the older newline-delimited
-// POST <prefix> format. A gRPC adapter for apiproto.CentrifugoApi is meant to
-// wrap the same Executor; GRPCCode gives its transport error mapping.
+// POST <prefix> format. The gRPC adapter (NewGRPCServer) serves
+// apiproto.CentrifugoApi over the same Executor; GRPCCode gives its
+// transport error mapping.
 //
 // Errors are values in the response (apiproto.Error with a code from the
 // shared table), never Go errors: node failures that are *node.Error keep
