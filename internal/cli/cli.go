@@ -19,10 +19,6 @@ import (
 	"github.com/rotorhq/rotor/internal/config"
 )
 
-// Version is the version the binary reports. Release builds set it with
-// -ldflags "-X github.com/rotorhq/rotor/internal/cli.Version=v1.2.3".
-var Version = "dev"
-
 // Execute runs the command line args (without the program name) and returns
 // the process exit code: 0 on success, 1 on any failure.
 func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {

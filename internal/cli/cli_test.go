@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rotorhq/rotor/internal/config"
+	"github.com/rotorhq/rotor/internal/node"
 )
 
 const seedConfig = "../config/testdata/seed_config.json"
@@ -207,7 +208,7 @@ func TestVersion(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d", r.code)
 	}
-	want := "Rotor " + Version + " (Go " + goVersion() + ")\n"
+	want := "Rotor " + node.Version + " (Go " + goVersion() + ")\n"
 	if r.stdout != want {
 		t.Fatalf("got %q, want %q", r.stdout, want)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/rotorhq/rotor/internal/config"
+	"github.com/rotorhq/rotor/internal/node"
 )
 
 // defaultConfigFile is read when -c is not given; it may be missing.
@@ -125,7 +126,7 @@ func (e *env) serve(cmd *cobra.Command) error {
 		log.Warn("proxy endpoint does not resolve; calls to it fail until it does", "key", p.Key, "problem", p.Message)
 	}
 
-	log.Info("starting Rotor", "version", Version, "engine", cfg.Engine, "config", path)
+	log.Info("starting Rotor", "version", node.Version, "engine", cfg.Engine, "config", path)
 	if err := e.run(ctx, cfg, log); err != nil {
 		log.Error("server stopped", "error", err)
 		return failed

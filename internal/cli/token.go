@@ -9,6 +9,7 @@ import (
 
 	"github.com/rotorhq/rotor/internal/auth"
 	"github.com/rotorhq/rotor/internal/config"
+	"github.com/rotorhq/rotor/internal/node"
 )
 
 // defaultTokenTTL is the lifetime of generated tokens: 7 days, in seconds.
@@ -191,5 +192,5 @@ func (e *env) versionCommand() *cobra.Command {
 
 // versionText is "Rotor <version> (Go <go version>)".
 func versionText() string {
-	return fmt.Sprintf("Rotor %s (Go %s)", Version, goVersion())
+	return fmt.Sprintf("Rotor %s (Go %s)", node.Version, goVersion())
 }

@@ -118,10 +118,8 @@ func (n *Node) Subscribe(ctx context.Context, user, channel string, opts ServerS
 			}
 			return err
 		}
-		push := &protocol.Subscribe{Data: opts.Data}
-		if c.writePush(&protocol.Push{Channel: channel, Subscribe: push}) {
-			n.hub.setSubReady(channel, c)
-		}
+		push := &protocol.Push{Channel: channel, Subscribe: &protocol.Subscribe{Data: opts.Data}}
+		n.hub.setSubReady(channel, c, func() bool { return c.writePush(push) })
 	}
 	return nil
 }

@@ -220,8 +220,10 @@ func (c *Client) send(data []byte) bool {
 func (c *Client) writeReply(r *protocol.Reply) bool {
 	b, err := protocol.GetReplyEncoder(c.proto).Encode(r)
 	if err != nil {
+		// Asynchronously: writeReply may run under a hub shard lock, which
+		// closing the client takes.
 		c.n.log.Error("encode reply", "client", c.id, "error", err)
-		c.Disconnect(DisconnectServerError)
+		go c.Disconnect(DisconnectServerError)
 		return false
 	}
 	return c.send(b)
@@ -460,11 +462,19 @@ func (c *Client) handleConnect(cmd *protocol.Command) error {
 		}
 		res.Subs[ch] = &protocol.SubscribeResult{}
 	}
-	if !c.writeReply(&protocol.Reply{Id: cmd.Id, Connect: res}) {
+	reply := &protocol.Reply{Id: cmd.Id, Connect: res}
+	if len(added) == 0 {
+		c.writeReply(reply)
 		return nil
 	}
-	for _, ch := range added {
-		c.n.hub.setSubReady(ch, c)
+	// The connect reply must precede publications of the server-side
+	// subscriptions: queue it under the first channel's lock, then open the
+	// others (their publications may only follow the reply, which is queued).
+	if !c.n.hub.setSubReady(added[0], c, func() bool { return c.writeReply(reply) }) {
+		return nil
+	}
+	for _, ch := range added[1:] {
+		c.n.hub.setSubReady(ch, c, nil)
 	}
 	return nil
 }
@@ -693,10 +703,9 @@ func (c *Client) handleSubscribe(cmd *protocol.Command) error {
 		res.Expires = true
 		res.Ttl = uint32(sub.expireAt - time.Now().Unix())
 	}
-	if !c.writeReply(&protocol.Reply{Id: cmd.Id, Subscribe: res}) {
-		return nil
-	}
-	c.n.hub.setSubReady(ch, c)
+	c.n.hub.setSubReady(ch, c, func() bool {
+		return c.writeReply(&protocol.Reply{Id: cmd.Id, Subscribe: res})
+	})
 	return nil
 }
 

@@ -129,16 +129,24 @@ func (h *hub) addSub(channel string, c *Client) (first bool) {
 	return first
 }
 
-// setSubReady lets publications in channel reach c.
-func (h *hub) setSubReady(channel string, c *Client) {
+// setSubReady queues the subscribe reply (or push) with send and lets
+// publications in channel reach c, both under the channel's shard lock: a
+// concurrent broadcast is then either before both (the client was not yet
+// subscribed) or after both (its publication follows the reply). send
+// reports whether the client is still alive.
+func (h *hub) setSubReady(channel string, c *Client, send func() bool) bool {
 	s := &h.subs[shardIndex(channel)]
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if send != nil && !send() {
+		return false
+	}
 	if m := s.channels[channel]; m != nil {
 		if _, ok := m[c]; ok {
 			m[c] = true
 		}
 	}
-	s.mu.Unlock()
+	return true
 }
 
 // removeSub removes c from channel. It reports whether c was there and

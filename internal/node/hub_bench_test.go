@@ -32,7 +32,7 @@ func BenchmarkBroadcast1000(b *testing.B) {
 		c.subs["room"] = &clientSub{}
 		c.mu.Unlock()
 		n.hub.addSub("room", c)
-		n.hub.setSubReady("room", c)
+		n.hub.setSubReady("room", c, nil)
 	}
 	data := []byte(`{"text":"0123456789012345678901234567890123456789012345678901234567890123456789012345678901"}`)
 	b.ReportAllocs()

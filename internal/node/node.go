@@ -18,7 +18,9 @@ import (
 	"github.com/rotorhq/rotor/internal/config"
 )
 
-// Version is the server version reported to clients and in the info API.
+// Version is the server version reported to clients, in the info API and by
+// "rotor version". Builds set it with
+// -ldflags "-X github.com/rotorhq/rotor/internal/node.Version=v1.2.3".
 var Version = "dev"
 
 // Node is one Rotor server: it owns the hub of connections and channels and
