@@ -1,0 +1,46 @@
+package testutil
+
+import (
+	"testing"
+	"time"
+)
+
+// WaitTimeout is how long Receive waits for an event before failing the test.
+const WaitTimeout = 5 * time.Second
+
+// CheckFor calls fn every poll until it returns nil, and fails the test with
+// fn's last error if that has not happened within total. Tests use it instead
+// of sleeping for something to happen.
+func CheckFor(t testing.TB, total, poll time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(total)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("testutil: condition not met after %v: %v", total, err)
+		}
+		time.Sleep(poll)
+	}
+}
+
+// Receive returns the next value from ch, failing the test if none arrives
+// within WaitTimeout or ch is closed. what names the awaited event in the
+// failure message.
+func Receive[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
+	timer := time.NewTimer(WaitTimeout)
+	defer timer.Stop()
+	select {
+	case v, ok := <-ch:
+		if !ok {
+			t.Fatalf("testutil: waiting for %s: channel closed", what)
+		}
+		return v
+	case <-timer.C:
+		t.Fatalf("testutil: no %s within %v", what, WaitTimeout)
+	}
+	panic("unreachable")
+}
