@@ -17,6 +17,7 @@ import (
 	"github.com/rotorhq/rotor/internal/broker/memory"
 	"github.com/rotorhq/rotor/internal/config"
 	"github.com/rotorhq/rotor/internal/node"
+	"github.com/rotorhq/rotor/internal/proxy"
 	"github.com/rotorhq/rotor/internal/transport/websocket"
 )
 
@@ -33,6 +34,7 @@ type App struct {
 
 	grpcServer *grpc.Server
 	grpcAddr   string
+	proxy      *proxy.Proxy
 }
 
 // New builds an App from a validated config. It binds nothing until Start.
@@ -47,8 +49,14 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		return nil, fmt.Errorf("app: broker %q is not available in this build (leave broker empty)", cfg.Broker)
 	}
 	a := &App{cfg: cfg, log: log}
-	n, err := node.New(&a.cfg, node.Options{Logger: log, Broker: memory.New()})
+	p, err := proxy.New(&a.cfg, log)
 	if err != nil {
+		return nil, err
+	}
+	a.proxy = p
+	n, err := node.New(&a.cfg, node.Options{Logger: log, Broker: memory.New(), Proxy: p})
+	if err != nil {
+		_ = p.Close()
 		return nil, err
 	}
 	a.n = n
@@ -185,6 +193,9 @@ func (a *App) Shutdown(ctx context.Context) error {
 		if err := srv.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := a.proxy.Close(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
