@@ -1,11 +1,70 @@
 #!/usr/bin/env bash
-# Runs the benchmarks of the module with allocation counts.
-# BENCH_PKGS selects packages (default ./...); extra arguments are go test
-# flags (e.g. -count=5 for benchstat, -bench=Broadcast).
+# Benchmarks: the Go micro-benchmarks of the hot paths (with allocation
+# counts), then a short `rotor bench` run of each scenario against a fresh
+# rotor process (dev/bench.json), and a table of the results.
+#
+# BENCH_PKGS selects the micro-benchmark packages (default ./...); extra
+# arguments are go test flags (e.g. -count=5 for benchstat). BENCH_SCALE
+# multiplies connection counts (default 1: 2,000 idle connections, 1,000
+# subscribers). SKIP_MICRO=1 or SKIP_LOAD=1 leaves a part out.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$root"
 
-read -r -a pkgs <<<"${BENCH_PKGS:-./...}"
-go test -run '^$' -bench . -benchmem "${pkgs[@]}" "$@"
+scale="${BENCH_SCALE:-1}"
+out="$(mktemp -d)"
+trap 'rm -rf "$out"; [[ -n "${server_pid:-}" ]] && kill "$server_pid" 2>/dev/null || true' EXIT
+
+if [[ "${SKIP_MICRO:-}" != 1 ]]; then
+	log "micro-benchmarks"
+	read -r -a pkgs <<<"${BENCH_PKGS:-./...}"
+	go test -run '^$' -bench . -benchmem "${pkgs[@]}" "$@" | tee "$out/micro.txt"
+fi
+
+[[ "${SKIP_LOAD:-}" == 1 ]] && exit 0
+
+log "building bin/rotor"
+go build -o bin/rotor ./cmd/rotor
+
+cfg=dev/bench.json
+url="ws://127.0.0.1:18000/connection/websocket"
+secret="bench-only-secret"
+key="bench-only-key"
+
+start_server() {
+	./bin/rotor serve -c "$cfg" >"$out/server.log" 2>&1 &
+	server_pid=$!
+	for _ in $(seq 100); do
+		curl -fsS http://127.0.0.1:18000/health >/dev/null 2>&1 && return 0
+		kill -0 "$server_pid" 2>/dev/null || die "rotor did not start: $(cat "$out/server.log")"
+		sleep 0.1
+	done
+	die "rotor did not answer /health within 10s"
+}
+
+stop_server() {
+	kill "$server_pid" 2>/dev/null || true
+	wait "$server_pid" 2>/dev/null || true
+	server_pid=""
+}
+
+# run NAME FLAGS...: one scenario against a fresh server.
+run() {
+	local name=$1
+	shift
+	start_server
+	log "rotor bench $name $*"
+	./bin/rotor bench --url "$url" --api-key "$key" --token-secret "$secret" --pid "$server_pid" "$@" |
+		tee "$out/$name.json"
+	stop_server
+}
+
+run connect --scenario connect --connections $((2000 * scale))
+run idle --scenario idle --connections $((2000 * scale)) --duration 15s
+run fanout --scenario fanout --connections $((1000 * scale)) --rate 100 --duration 10s
+run channels --scenario channels --connections $((5000 * scale)) --channels $((1000 * scale)) --rate 1000 --duration 10s
+run burst --scenario burst --connections $((1000 * scale)) --duration 5s
+
+log "results"
+go run ./scripts/benchtable "$out"/*.json

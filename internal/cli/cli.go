@@ -107,6 +107,7 @@ ROTOR_<KEY> environment variables, then flags: later sources win.`,
 		e.checkTokenCommand(),
 		e.checkSubTokenCommand(),
 		e.versionCommand(),
+		e.benchCommand(),
 	)
 	return root
 }
