@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"time"
@@ -122,38 +123,33 @@ func (e *env) genSubTokenCommand() *cobra.Command {
 }
 
 func (e *env) checkTokenCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "checktoken TOKEN [-c FILE]",
-		Short: "Verify a connection token against the config",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, ok := e.tokenConfig(cmd)
-			if !ok {
-				return failed
-			}
-			v, err := auth.NewVerifier(&cfg)
+	return e.verifyCommand("checktoken", "Verify a connection token against the config",
+		func(ctx context.Context, v *auth.Verifier, token string) (string, error) {
+			t, err := v.VerifyConnectToken(ctx, token)
 			if err != nil {
-				e.errorf("%v\n", err)
-				return failed
+				return "", err
 			}
-			defer v.Close()
-			t, err := v.VerifyConnectToken(checkContext(cmd), args[0])
-			if err != nil {
-				e.errorf("invalid token: %v\n", err)
-				return failed
-			}
-			e.printf("valid token for %s %s\n", userText(t.UserID), expireText(t.ExpireAt))
-			return nil
-		},
-	}
-	cmd.Flags().StringP("config", "c", defaultConfigFile, "config file with the token keys")
-	return cmd
+			return fmt.Sprintf("valid token for %s %s", userText(t.UserID), expireText(t.ExpireAt)), nil
+		})
 }
 
 func (e *env) checkSubTokenCommand() *cobra.Command {
+	return e.verifyCommand("checksubtoken", "Verify a subscription token against the config",
+		func(ctx context.Context, v *auth.Verifier, token string) (string, error) {
+			t, err := v.VerifySubscriptionToken(ctx, token)
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("valid subscription token for %s and channel %q %s", userText(t.UserID), t.Channel, expireText(t.ExpireAt)), nil
+		})
+}
+
+// verifyCommand builds a command that checks the token given as its argument
+// with verify and prints what verify describes.
+func (e *env) verifyCommand(name, short string, verify func(context.Context, *auth.Verifier, string) (string, error)) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "checksubtoken TOKEN [-c FILE]",
-		Short: "Verify a subscription token against the config",
+		Use:   name + " TOKEN [-c FILE]",
+		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, ok := e.tokenConfig(cmd)
@@ -166,12 +162,12 @@ func (e *env) checkSubTokenCommand() *cobra.Command {
 				return failed
 			}
 			defer v.Close()
-			t, err := v.VerifySubscriptionToken(checkContext(cmd), args[0])
+			msg, err := verify(checkContext(cmd), v, args[0])
 			if err != nil {
 				e.errorf("invalid token: %v\n", err)
 				return failed
 			}
-			e.printf("valid subscription token for %s and channel %q %s\n", userText(t.UserID), t.Channel, expireText(t.ExpireAt))
+			e.printf("%s\n", msg)
 			return nil
 		},
 	}
