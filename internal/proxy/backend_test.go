@@ -22,6 +22,8 @@ import (
 	"github.com/rotorhq/rotor/internal/config"
 	"github.com/rotorhq/rotor/internal/node"
 	"github.com/rotorhq/rotor/proxyproto"
+
+	"github.com/rotorhq/rotor/wirejson"
 )
 
 // backend is a test application backend with function-valued handlers,
@@ -133,14 +135,14 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func serveJSON[Req, Resp proto.Message](ctx context.Context, body []byte, req Req, h func(context.Context, Req) (Resp, error)) ([]byte, error) {
-	if err := unmarshalJSON(body, req); err != nil {
+	if err := wirejson.Unmarshal(body, req); err != nil {
 		return nil, err
 	}
 	resp, err := h(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	return marshalJSON(resp)
+	return wirejson.Marshal(resp)
 }
 
 func (b *backend) body(path string) []byte {

@@ -13,6 +13,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/rotorhq/rotor/internal/node"
+
+	"github.com/rotorhq/rotor/wirejson"
 )
 
 // maxAnswerSize bounds the body of an HTTP proxy answer.
@@ -44,7 +46,7 @@ func newHTTPClient() *http.Client {
 // resp. Headers: proxy_static_http_headers, then the client headers named in
 // proxy_http_headers and proxy_grpc_metadata, then Content-Type.
 func (t *target) post(ctx context.Context, info *node.ProxyClientInfo, req, resp proto.Message) error {
-	body, err := marshalJSON(req)
+	body, err := wirejson.Marshal(req)
 	if err != nil {
 		return fmt.Errorf("encode request: %w", err)
 	}
@@ -79,7 +81,7 @@ func (t *target) post(ctx context.Context, info *node.ProxyClientInfo, req, resp
 	if len(data) > maxAnswerSize {
 		return fmt.Errorf("answer is larger than %d bytes", maxAnswerSize)
 	}
-	if err := unmarshalJSON(data, resp); err != nil {
+	if err := wirejson.Unmarshal(data, resp); err != nil {
 		return fmt.Errorf("decode answer: %w", err)
 	}
 	return nil

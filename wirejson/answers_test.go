@@ -1,4 +1,4 @@
-package proxy
+package wirejson
 
 import (
 	"errors"
@@ -12,34 +12,39 @@ import (
 
 // TestMarshalJSON checks the request JSON an HTTP backend receives: proto
 // field names, zero fields left out, bytes embedded as JSON.
-func TestMarshalJSON(t *testing.T) {
+func TestMarshalProxyMessages(t *testing.T) {
 	t.Parallel()
-	got, err := marshalJSON(&proxyproto.ConnectRequest{
+	got, err := Marshal(&proxyproto.ConnectRequest{
 		Client: "c", Transport: "websocket", Protocol: "protobuf", Encoding: "json",
 		Data: []byte(`{"token": "a\"b"}`), Name: "js", Channels: []string{"x", "y"},
 	})
 	const want = `{"client":"c","transport":"websocket","protocol":"protobuf","encoding":"json","data":{"token": "a\"b"},"name":"js","channels":["x","y"]}`
 	if err != nil || string(got) != want {
-		t.Errorf("marshalJSON = %s, %v\nwant %s", got, err, want)
+		t.Errorf("Marshal = %s, %v\nwant %s", got, err, want)
 	}
 
-	got, err = marshalJSON(&proxyproto.ConnectResponse{Result: &proxyproto.ConnectResult{
+	got, err = Marshal(&proxyproto.ConnectResponse{Result: &proxyproto.ConnectResult{
 		ExpireAt: -1,
 		Subs:     map[string]*proxyproto.SubscribeOptions{"b": {}, "a": {Override: &proxyproto.SubscribeOptionOverride{Presence: &proxyproto.BoolValue{}}}},
 	}, Error: &proxyproto.Error{Code: 4294967295, Message: "<&>"}})
 	const want2 = `{"result":{"expire_at":-1,"subs":{"a":{"override":{"presence":{}}},"b":{}}},"error":{"code":4294967295,"message":"\u003c\u0026\u003e"}}`
 	if err != nil || string(got) != want2 {
-		t.Errorf("marshalJSON = %s, %v\nwant %s", got, err, want2)
+		t.Errorf("Marshal = %s, %v\nwant %s", got, err, want2)
 	}
 
-	if _, err := marshalJSON(&proxyproto.RPCRequest{Data: []byte("not json")}); err == nil || !strings.Contains(err.Error(), "data") {
-		t.Errorf("marshalJSON with non-JSON data: err = %v, want an error naming data", err)
+	// Bytes that are not JSON go to the b64 twin when there is one...
+	if got, err := Marshal(&proxyproto.RPCRequest{Data: []byte("not json")}); err != nil || string(got) != `{"b64data":"bm90IGpzb24="}` {
+		t.Errorf("Marshal with non-JSON data = %s, %v; want it in b64data", got, err)
+	}
+	// ...and are an error naming the field when there is none.
+	if _, err := Marshal(&proxyproto.ConnectResult{Meta: []byte("not json")}); err == nil || !strings.Contains(err.Error(), "meta") {
+		t.Errorf("Marshal with non-JSON meta: err = %v, want an error naming meta", err)
 	}
 }
 
-// TestUnmarshalJSON decodes answers written by hand, as backends in other
+// TestUnMarshal decodes answers written by hand, as backends in other
 // languages write them.
-func TestUnmarshalJSON(t *testing.T) {
+func TestUnMarshal(t *testing.T) {
 	t.Parallel()
 	const answer = `{
 		"result": {
@@ -56,7 +61,7 @@ func TestUnmarshalJSON(t *testing.T) {
 		"error": null
 	}`
 	var resp proxyproto.ConnectResponse
-	if err := unmarshalJSON([]byte(answer), &resp); err != nil {
+	if err := Unmarshal([]byte(answer), &resp); err != nil {
 		t.Fatal(err)
 	}
 	want := &proxyproto.ConnectResponse{Result: &proxyproto.ConnectResult{
@@ -68,7 +73,7 @@ func TestUnmarshalJSON(t *testing.T) {
 		Caps: []*proxyproto.ChannelsCapability{{Channels: []string{"c"}, Allow: []string{"sub"}}},
 	}}
 	if !proto.Equal(&resp, want) {
-		t.Errorf("unmarshalJSON =\n%v\nwant\n%v", &resp, want)
+		t.Errorf("unMarshal =\n%v\nwant\n%v", &resp, want)
 	}
 
 	for _, bad := range []string{
@@ -76,8 +81,8 @@ func TestUnmarshalJSON(t *testing.T) {
 		`{"error": {"code": -1}}`, `{"error": {"code": 4294967296}}`, `{"result": {"channels": "x"}}`,
 		`{"result": {"subs": []}}`, `{"result": {"info": }}`,
 	} {
-		if err := unmarshalJSON([]byte(bad), &proxyproto.ConnectResponse{}); err == nil {
-			t.Errorf("unmarshalJSON(%s) succeeded", bad)
+		if err := Unmarshal([]byte(bad), &proxyproto.ConnectResponse{}); err == nil {
+			t.Errorf("Unmarshal(%s) succeeded", bad)
 		}
 	}
 }
@@ -95,30 +100,30 @@ func TestJSONRoundTrip(t *testing.T) {
 		&proxyproto.RPCResponse{Error: &proxyproto.Error{Code: 1000, Message: "m", Temporary: true}},
 		&proxyproto.SubRefreshResponse{Disconnect: &proxyproto.Disconnect{Code: 4500, Reason: "r"}},
 	} {
-		data, err := marshalJSON(m)
+		data, err := Marshal(m)
 		if err != nil {
-			t.Errorf("marshalJSON(%v): %v", m, err)
+			t.Errorf("Marshal(%v): %v", m, err)
 			continue
 		}
 		got := m.ProtoReflect().New().Interface()
-		if err := unmarshalJSON(data, got); err != nil || !proto.Equal(got, m) {
+		if err := Unmarshal(data, got); err != nil || !proto.Equal(got, m) {
 			t.Errorf("round trip of %s: %v, %v", data, got, err)
 		}
 	}
 }
 
-// FuzzUnmarshalJSON checks that no answer body makes the decoder panic, and
+// FuzzUnMarshal checks that no answer body makes the decoder panic, and
 // that what it accepts encodes again.
-func FuzzUnmarshalJSON(f *testing.F) {
+func FuzzUnMarshal(f *testing.F) {
 	for _, s := range []string{`{"result":{"user":"u","subs":{"a":{"info":{}}}}}`, `{"error":{"code":1}}`, `{"disconnect":{"code":"4500"}}`, `{}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var resp proxyproto.ConnectResponse
-		if unmarshalJSON(data, &resp) != nil {
+		if Unmarshal(data, &resp) != nil {
 			return
 		}
-		if _, err := marshalJSON(&resp); err != nil && !errors.Is(err, errNotJSON) {
+		if _, err := Marshal(&resp); err != nil && !errors.Is(err, ErrNotJSON) {
 			t.Errorf("decoded answer does not encode: %v", err)
 		}
 	})
