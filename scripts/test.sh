@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: dependencies, formatting, vet, the core packages
-# under the race detector, then every other package. Every step runs even when
-# an earlier one failed; a summary at the end lists each step's outcome and the
+# under the race detector, then every other package, a short fuzz run of the
+# client command path, and the upstream centrifuge-go suite against Rotor on
+# localhost:8000 (compat/centrifugego/run.sh). Every step runs even when an
+# earlier one failed; a summary at the end lists each step's outcome and the
 # script exits non-zero if any failed.
 #
 # Environment:
 #   GO_TEST_FLAGS  extra flags for every go test run (e.g. -v)
 #   TEST_TIMEOUT   go test -timeout (default 5m)
 #   TEST_RACE_ALL  1 runs every package with -race, not only the core ones
+#   FUZZ_TIME      how long the fuzz step runs (default 10s)
 set -uo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -17,7 +20,7 @@ timeout="${TEST_TIMEOUT:-5m}"
 read -r -a extra <<<"${GO_TEST_FLAGS:-}"
 
 # Packages tested with -race: the concurrent core.
-race_dirs=(internal/node internal/config internal/auth internal/api internal/transport)
+race_dirs=(internal/node internal/config internal/auth internal/api internal/transport internal/broker)
 
 names=()
 results=()
@@ -81,6 +84,10 @@ if ((${#rest[@]} > 0)); then
 else
 	note "go test (other packages)" "${red}FAIL${reset}  go list found no packages"
 fi
+
+fuzz_time="${FUZZ_TIME:-10s}"
+step "fuzz FuzzHandleFrame ($fuzz_time)" go test -run '^$' -fuzz '^FuzzHandleFrame$' -fuzztime "$fuzz_time" ./internal/node/
+step "centrifuge-go v0.12.1 upstream suite (compat/centrifugego)" compat/centrifugego/run.sh
 
 echo
 echo "${bold}Summary ($((SECONDS - started))s)${reset}"

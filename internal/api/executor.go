@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/rotorhq/rotor/apiproto"
+	"github.com/rotorhq/rotor/internal/auth"
 	"github.com/rotorhq/rotor/internal/node"
 )
 
@@ -251,9 +252,10 @@ func (e *Executor) broadcastOne(ctx context.Context, ch string, data []byte, opt
 
 // Subscribe subscribes the live connections of user (or only the one given
 // by client / session) to channel. user and channel are required.
-//
-// recover_since and override are accepted on the wire but not applied: the
-// node's server-side subscribe takes the channel's configured options.
+// recover_since, in a channel with recovery, sends the publications after it
+// following the subscribe push; override replaces channel options (presence,
+// join_leave, force_recovery, force_positioning, force_push_join_leave) for
+// this subscription.
 func (e *Executor) Subscribe(ctx context.Context, req *apiproto.SubscribeRequest) (resp *apiproto.SubscribeResponse) {
 	resp = &apiproto.SubscribeResponse{}
 	defer e.recoverPanic(ctx, "subscribe", &resp.Error)
@@ -273,19 +275,46 @@ func (e *Executor) Subscribe(ctx context.Context, req *apiproto.SubscribeRequest
 		resp.Error = e.badRequest(ctx, "subscribe", "malformed b64data", slog.String("channel", ch))
 		return resp
 	}
-	err := e.node.Subscribe(ctx, user, ch, node.ServerSubscribeOptions{
+	opts := node.ServerSubscribeOptions{
 		ExpireAt: req.GetExpireAt(),
 		Info:     info,
 		Data:     data,
 		Client:   req.GetClient(),
 		Session:  req.GetSession(),
-	})
+		Override: subscribeOverride(req.GetOverride()),
+	}
+	if sp := req.GetRecoverSince(); sp != nil {
+		opts.RecoverSince = &node.StreamPosition{Offset: sp.GetOffset(), Epoch: sp.GetEpoch()}
+	}
+	err := e.node.Subscribe(ctx, user, ch, opts)
 	if err != nil {
 		resp.Error = e.nodeError(ctx, "subscribe", err, slog.String("channel", ch), slog.String("user", user))
 		return resp
 	}
 	resp.Result = &apiproto.SubscribeResult{}
 	return resp
+}
+
+// subscribeOverride converts the API's option override; nil when there is
+// none.
+func subscribeOverride(o *apiproto.SubscribeOptionOverride) *auth.SubscribeOverride {
+	if o == nil {
+		return nil
+	}
+	get := func(v *apiproto.BoolValue) *bool {
+		if v == nil {
+			return nil
+		}
+		b := v.GetValue()
+		return &b
+	}
+	return &auth.SubscribeOverride{
+		Presence:           get(o.GetPresence()),
+		JoinLeave:          get(o.GetJoinLeave()),
+		ForceRecovery:      get(o.GetForceRecovery()),
+		ForcePositioning:   get(o.GetForcePositioning()),
+		ForcePushJoinLeave: get(o.GetForcePushJoinLeave()),
+	}
 }
 
 // Unsubscribe unsubscribes the connections of user (or only the one given by

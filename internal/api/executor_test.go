@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/rotorhq/rotor/apiproto"
+	"github.com/rotorhq/rotor/internal/auth"
 	"github.com/rotorhq/rotor/internal/node"
 )
 
@@ -229,5 +230,30 @@ func TestErrorMappings(t *testing.T) {
 		if got := GRPCCode(e).String(); got != want[1] {
 			t.Errorf("GRPCCode(%d) = %s, want %s", code, got, want[1])
 		}
+	}
+}
+
+func TestExecutorSubscribeRecoverSinceAndOverride(t *testing.T) {
+	t.Parallel()
+	f := &fakeNode{}
+	e := newTestExecutor(t, f)
+	r := e.Subscribe(t.Context(), &apiproto.SubscribeRequest{
+		User: "u", Channel: "c",
+		RecoverSince: &apiproto.StreamPosition{Offset: 7, Epoch: "ep"},
+		Override: &apiproto.SubscribeOptionOverride{
+			Presence:      &apiproto.BoolValue{Value: true},
+			ForceRecovery: &apiproto.BoolValue{Value: false},
+		},
+	})
+	if r.Error != nil {
+		t.Fatal(r.Error)
+	}
+	yes, no := true, false
+	want := []call{{"Subscribe", []any{"u", "c", node.ServerSubscribeOptions{
+		RecoverSince: &node.StreamPosition{Offset: 7, Epoch: "ep"},
+		Override:     &auth.SubscribeOverride{Presence: &yes, ForceRecovery: &no},
+	}}}}
+	if !reflect.DeepEqual(f.Calls(), want) {
+		t.Errorf("calls %v", f.Calls())
 	}
 }

@@ -10,8 +10,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rotorhq/rotor/internal/auth"
 	"github.com/rotorhq/rotor/internal/node"
 )
+
+func boolPtr(b bool) *bool { return &b }
 
 func TestHTTPMethods(t *testing.T) {
 	t.Parallel()
@@ -111,6 +114,8 @@ func TestHTTPMethods(t *testing.T) {
 				`"override":{"presence":{"value":true},"join_leave":false}}`,
 			calls: []call{{"Subscribe", []any{"42", "room", node.ServerSubscribeOptions{
 				ExpireAt: 1700000000, Info: []byte(`{"role":"admin"}`), Data: []byte{1}, Client: "c1", Session: "s1",
+				RecoverSince: &node.StreamPosition{Offset: 7, Epoch: "xy"},
+				Override:     &auth.SubscribeOverride{Presence: boolPtr(true), JoinLeave: boolPtr(false)},
 			}}}},
 			want: `{"result":{}}`,
 		},

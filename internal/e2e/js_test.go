@@ -55,6 +55,24 @@ var jsSuites = []jsSuite{
 		},
 	},
 	{
+		file:   "recovery.test.mjs",
+		config: recoveryJSConfig,
+		tokens: func(t *testing.T, srv *testutil.Server) map[string]string {
+			return map[string]string{"ALICE": srv.Token("alice", tokenTTL)}
+		},
+	},
+	{
+		file:   "presence.test.mjs",
+		config: presenceJSConfig,
+		tokens: func(t *testing.T, srv *testutil.Server) map[string]string {
+			return map[string]string{
+				"ALICE": srv.Token("alice", tokenTTL),
+				"BOB":   srv.Token("bob", tokenTTL),
+				"CAROL": srv.Token("carol", tokenTTL),
+			}
+		},
+	},
+	{
 		file: "origin.test.mjs",
 		config: func(c *config.Config) {
 			c.AllowedOrigins = []string{"http://good.example"}

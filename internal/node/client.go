@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,8 +27,9 @@ const (
 
 // Client is one client connection: its session state, subscriptions and
 // outgoing queue. Commands from one connection are handled in order by the
-// transport's read loop (HandleFrame); everything else that touches a client
-// (broadcasts, API calls, pings) is safe to call concurrently.
+// transport's read loop (HandleFrame), or up to client_concurrency at a time
+// when that is above 1; everything else that touches a client (broadcasts,
+// API calls, pings, timers) is safe to call concurrently.
 type Client struct {
 	n       *Node
 	t       Transport
@@ -51,16 +53,15 @@ type Client struct {
 	subs          map[string]*clientSub
 	pingSlot      int
 
+	// sem bounds the commands handled at once when client_concurrency is
+	// above 1; nil means one at a time, in the read loop.
+	sem chan struct{}
+
 	awaitingPong atomic.Bool
 	staleTimer   *time.Timer
 	expireTimer  *time.Timer
 	closeOnce    sync.Once
 	closed       chan struct{}
-}
-
-type clientSub struct {
-	info     []byte
-	expireAt int64
 }
 
 // ClientOptions describe a new connection.
@@ -84,6 +85,9 @@ func (n *Node) NewClient(t Transport, opts ClientOptions) (*Client, error) {
 		headers: opts.Headers,
 		subs:    make(map[string]*clientSub),
 		closed:  make(chan struct{}),
+	}
+	if n.cfg.ClientConcurrency > 1 {
+		c.sem = make(chan struct{}, n.cfg.ClientConcurrency)
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.w = newWriter(c.proto, n.cfg.ClientQueueMaxSize, t.Write, func(err error) {
@@ -118,7 +122,8 @@ func (c *Client) Done() <-chan struct{} { return c.closed }
 
 // HandleFrame handles every command in one frame read from the transport. It
 // returns false when the client is closed and the transport should stop
-// reading.
+// reading. With client_concurrency above 1, commands may still run after it
+// returns: data must not be modified afterwards.
 func (c *Client) HandleFrame(data []byte) bool {
 	if len(data) == 0 {
 		return !c.isClosed()
@@ -129,7 +134,7 @@ func (c *Client) HandleFrame(data []byte) bool {
 	for {
 		cmd, err := dec.Decode()
 		if cmd != nil {
-			if !c.handleCommand(cmd) {
+			if !c.dispatch(cmd) {
 				return false
 			}
 		}
@@ -142,6 +147,27 @@ func (c *Client) HandleFrame(data []byte) bool {
 			return false
 		}
 	}
+	return !c.isClosed()
+}
+
+// dispatch handles cmd: in the read loop, or, with client_concurrency above
+// 1, in a goroutine of its own once fewer than client_concurrency commands of
+// the connection are in flight (the read loop waits for a slot). Connect is
+// always handled in the read loop, so nothing runs before it is done. Each
+// reply carries its command's id, so replies may go out of order.
+func (c *Client) dispatch(cmd *protocol.Command) bool {
+	if c.sem == nil || cmd.Connect != nil || isEmptyCommand(cmd) {
+		return c.handleCommand(cmd)
+	}
+	select {
+	case c.sem <- struct{}{}:
+	case <-c.closed:
+		return false
+	}
+	go func() {
+		defer func() { <-c.sem }()
+		c.handleCommand(cmd)
+	}()
 	return !c.isClosed()
 }
 
@@ -174,11 +200,13 @@ func (c *Client) close(d Disconnect, send bool) {
 		c.mu.Lock()
 		wasConnected := c.status == statusConnected
 		c.status = statusClosed
-		channels := make([]string, 0, len(c.subs))
-		for ch := range c.subs {
-			channels = append(channels, ch)
-		}
+		subs := c.subs
 		c.subs = nil
+		for _, sub := range subs {
+			if sub.expireTimer != nil {
+				sub.expireTimer.Stop()
+			}
+		}
 		slot := c.pingSlot
 		user := c.user
 		c.staleTimer.Stop()
@@ -193,8 +221,9 @@ func (c *Client) close(d Disconnect, send bool) {
 		if wasConnected {
 			c.n.pinger.remove(c, slot)
 			c.n.hub.removeConn(c)
-			for _, ch := range channels {
-				c.n.removeSubscription(ch, c)
+			for ch, sub := range subs {
+				c.n.removeSubscription(ch, c, sub)
+				c.afterUnsubscribe(ch, sub, user)
 			}
 		}
 		if send {
@@ -294,8 +323,14 @@ func (c *Client) handleCommand(cmd *protocol.Command) bool {
 		return !c.isClosed()
 	case cmd.Ping != nil:
 		res = &protocol.Reply{Ping: &protocol.PingResult{}}
-	case cmd.Presence != nil, cmd.PresenceStats != nil, cmd.History != nil, cmd.SubRefresh != nil:
-		err = ErrorNotAvailable
+	case cmd.Presence != nil:
+		res, err = c.handlePresence(cmd.Presence)
+	case cmd.PresenceStats != nil:
+		res, err = c.handlePresenceStats(cmd.PresenceStats)
+	case cmd.History != nil:
+		res, err = c.handleHistory(cmd.History)
+	case cmd.SubRefresh != nil:
+		res, err = c.handleSubRefresh(cmd.SubRefresh)
 	default:
 		if isEmptyCommand(cmd) {
 			return true // pong
@@ -353,6 +388,7 @@ func (c *Client) handleConnect(cmd *protocol.Command) error {
 		meta     []byte
 		data     []byte
 	)
+	var subExpire map[string]int64 // expiry of the connect result's subs
 	switch {
 	case req.Token != "":
 		tok, err := c.n.verifier.VerifyConnectToken(context.Background(), req.Token)
@@ -387,6 +423,12 @@ func (c *Client) handleConnect(cmd *protocol.Command) error {
 				subs = make(map[string]auth.SubscribeOptions, len(res.Subs))
 			}
 			subs[ch] = auth.SubscribeOptions{Info: o.Info, Data: o.Data}
+			if o.ExpireAt > 0 {
+				if subExpire == nil {
+					subExpire = make(map[string]int64)
+				}
+				subExpire[ch] = o.ExpireAt
+			}
 		}
 	case cfg.ClientInsecure, cfg.AllowAnonymousConnectWithoutToken:
 	default:
@@ -397,17 +439,36 @@ func (c *Client) handleConnect(cmd *protocol.Command) error {
 	if expireAt > 0 && expireAt <= now {
 		return ErrorTokenExpired
 	}
+	if cfg.ClientConnectionLimit > 0 && c.n.hub.numClients() >= cfg.ClientConnectionLimit {
+		c.n.log.Info("node connection limit reached", "client", c.id, "limit", cfg.ClientConnectionLimit)
+		return DisconnectConnectionLimit
+	}
+	if user != "" && cfg.ClientUserConnectionLimit > 0 && c.n.hub.numUserConns(user) >= cfg.ClientUserConnectionLimit {
+		c.n.log.Info("user connection limit reached", "client", c.id, "user", user, "limit", cfg.ClientUserConnectionLimit)
+		return DisconnectConnectionLimit
+	}
 
-	// Server-side subscriptions from the token.
-	serverSubs := make(map[string]*clientSub, len(channels)+len(subs))
-	for _, ch := range channels {
-		serverSubs[ch] = &clientSub{}
+	// Server-side subscriptions: the token's (or connect result's) subs, or
+	// else its channels, and the user's personal channel.
+	var specs []serverSubSpec
+	if len(subs) > 0 {
+		for ch, o := range subs {
+			specs = append(specs, serverSubSpec{channel: ch, info: o.Info, data: o.Data, override: o.Override, expireAt: subExpire[ch]})
+		}
+	} else {
+		for _, ch := range channels {
+			specs = append(specs, serverSubSpec{channel: ch})
+		}
 	}
-	for ch, o := range subs {
-		serverSubs[ch] = &clientSub{info: o.Info}
+	personal := ""
+	if cfg.UserSubscribeToPersonal && user != "" {
+		personal = c.n.PersonalChannel(user)
+		if !slices.ContainsFunc(specs, func(s serverSubSpec) bool { return s.channel == personal }) {
+			specs = append(specs, serverSubSpec{channel: personal})
+		}
 	}
-	for ch := range serverSubs {
-		if _, ok := cfg.ChannelOptionsFor(ch); !ok {
+	for _, s := range specs {
+		if _, ok := cfg.ChannelOptionsFor(s.channel); !ok {
 			return ErrorUnknownChannel
 		}
 	}
@@ -426,6 +487,10 @@ func (c *Client) handleConnect(cmd *protocol.Command) error {
 	serverRefresh := c.serverRefresh
 	c.staleTimer.Stop()
 	c.mu.Unlock()
+	if personal != "" && cfg.UserPersonalSingleConnection {
+		// One connection per user: the new one wins.
+		_ = c.n.Disconnect(c.ctx, user, DisconnectConnectionLimit, DisconnectOptions{Whitelist: []string{c.id}})
+	}
 	c.n.hub.addConn(c)
 	slot := c.n.pinger.add(c)
 	c.mu.Lock()
@@ -450,33 +515,7 @@ func (c *Client) handleConnect(cmd *protocol.Command) error {
 		res.Expires = true
 		res.Ttl = uint32(expireAt - now)
 	}
-	var added []string
-	for ch, s := range serverSubs {
-		if err := c.addSub(ch, s); err != nil {
-			c.n.log.Error("server-side subscription failed", "client", c.id, "channel", ch, "error", err)
-			continue
-		}
-		added = append(added, ch)
-		if res.Subs == nil {
-			res.Subs = make(map[string]*protocol.SubscribeResult)
-		}
-		res.Subs[ch] = &protocol.SubscribeResult{}
-	}
-	reply := &protocol.Reply{Id: cmd.Id, Connect: res}
-	if len(added) == 0 {
-		c.writeReply(reply)
-		return nil
-	}
-	// The connect reply must precede publications of the server-side
-	// subscriptions: queue it under the first channel's lock, then open the
-	// others (their publications may only follow the reply, which is queued).
-	if !c.n.hub.setSubReady(added[0], c, func() bool { return c.writeReply(reply) }) {
-		return nil
-	}
-	for _, ch := range added[1:] {
-		c.n.hub.setSubReady(ch, c, nil)
-	}
-	return nil
+	return c.connectWithServerSubs(cmd.Id, res, specs, req.Subs)
 }
 
 // scheduleExpiry closes the connection with 3005 once expireAt (plus
@@ -572,149 +611,6 @@ func (c *Client) proxyError(event string, err error) error {
 	}
 	c.n.log.Warn("proxy call failed", "event", event, "client", c.id, "error", err)
 	return ErrorInternal
-}
-
-// addSub records a subscription on the client and in the hub (not yet ready
-// for publications).
-func (c *Client) addSub(ch string, s *clientSub) error {
-	c.mu.Lock()
-	if c.status != statusConnected {
-		c.mu.Unlock()
-		return DisconnectConnectionClosed
-	}
-	if _, ok := c.subs[ch]; ok {
-		c.mu.Unlock()
-		return ErrorAlreadySubscribed
-	}
-	c.subs[ch] = s
-	c.mu.Unlock()
-	if err := c.n.addSubscription(ch, c); err != nil {
-		c.mu.Lock()
-		if c.subs != nil {
-			delete(c.subs, ch)
-		}
-		c.mu.Unlock()
-		return err
-	}
-	if c.isClosed() {
-		c.n.removeSubscription(ch, c)
-		return DisconnectConnectionClosed
-	}
-	return nil
-}
-
-// removeSub forgets a subscription; it reports whether there was one.
-func (c *Client) removeSub(ch string) bool {
-	c.mu.Lock()
-	_, ok := c.subs[ch]
-	if ok {
-		delete(c.subs, ch)
-	}
-	c.mu.Unlock()
-	if ok {
-		c.n.removeSubscription(ch, c)
-	}
-	return ok
-}
-
-func (c *Client) isSubscribed(ch string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, ok := c.subs[ch]
-	return ok
-}
-
-func (c *Client) handleSubscribe(cmd *protocol.Command) error {
-	req := cmd.Subscribe
-	cfg := c.n.cfg
-	ch := strings.Clone(req.Channel)
-	if ch == "" {
-		return DisconnectBadRequest
-	}
-	if cfg.ChannelMaxLength > 0 && len(ch) > cfg.ChannelMaxLength {
-		return ErrorLimitExceeded
-	}
-	opts, ok := cfg.ChannelOptionsFor(ch)
-	if !ok {
-		return ErrorUnknownChannel
-	}
-	c.mu.Lock()
-	user := c.user
-	_, already := c.subs[ch]
-	numSubs := len(c.subs)
-	c.mu.Unlock()
-	if already {
-		return ErrorAlreadySubscribed
-	}
-	if cfg.ClientChannelLimit > 0 && numSubs >= cfg.ClientChannelLimit {
-		return ErrorLimitExceeded
-	}
-	if !c.n.channelNameAllowed(ch, opts.ChannelRegex) {
-		return ErrorPermissionDenied
-	}
-
-	sub := &clientSub{}
-	var subData []byte
-	switch {
-	case req.Token != "":
-		tok, err := c.n.verifier.VerifySubscriptionToken(context.Background(), req.Token)
-		if err != nil {
-			if errors.Is(err, auth.ErrTokenExpired) {
-				return ErrorTokenExpired
-			}
-			c.n.log.Info("invalid subscription token", "client", c.id, "channel", ch, "error", err)
-			return ErrorPermissionDenied
-		}
-		if tok.UserID != user || tok.Channel != ch {
-			c.n.log.Info("subscription token does not match", "client", c.id, "channel", ch, "token_user", tok.UserID, "token_channel", tok.Channel)
-			return DisconnectInvalidToken
-		}
-		if tok.ExpireAt > 0 && tok.ExpireAt <= time.Now().Unix() {
-			return ErrorTokenExpired
-		}
-		sub.info, sub.expireAt = tok.Info, tok.ExpireAt
-	case cfg.IsPrivateChannel(ch):
-		return ErrorPermissionDenied
-	case opts.AllowUserLimitedChannels && cfg.UserAllowedInChannel(ch, user):
-	case c.n.proxy != nil && c.n.proxy.SubscribeEnabled(ch):
-		pres, err := c.n.proxy.Subscribe(c.ctx, &ProxySubscribeRequest{
-			ProxyClientInfo: c.proxyInfo(user),
-			Channel:         ch,
-			Token:           req.Token,
-			Data:            req.Data,
-		})
-		if err != nil {
-			return c.proxyError("subscribe", err)
-		}
-		if pres != nil {
-			sub.info, sub.expireAt, subData = pres.Info, pres.ExpireAt, pres.Data
-		}
-	case opts.AllowSubscribeForClient && (user != "" || opts.AllowSubscribeForAnonymous):
-	case cfg.ClientInsecure:
-	default:
-		return ErrorPermissionDenied
-	}
-
-	if err := c.addSub(ch, sub); err != nil {
-		return err
-	}
-	res := &protocol.SubscribeResult{Data: subData}
-	if sub.expireAt > 0 {
-		res.Expires = true
-		res.Ttl = uint32(sub.expireAt - time.Now().Unix())
-	}
-	c.n.hub.setSubReady(ch, c, func() bool {
-		return c.writeReply(&protocol.Reply{Id: cmd.Id, Subscribe: res})
-	})
-	return nil
-}
-
-func (c *Client) handleUnsubscribe(req *protocol.UnsubscribeRequest) (*protocol.Reply, error) {
-	if req.Channel == "" {
-		return nil, DisconnectBadRequest
-	}
-	c.removeSub(req.Channel)
-	return &protocol.Reply{Unsubscribe: &protocol.UnsubscribeResult{}}, nil
 }
 
 func (c *Client) clientInfo(ch string) *ClientInfo {

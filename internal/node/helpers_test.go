@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -110,7 +111,9 @@ func (s *sinkTransport) noFrame(t *testing.T, wait time.Duration) {
 	}
 }
 
-// loopBroker delivers publications straight back to the node.
+// loopBroker delivers publications and events straight back to the node; it
+// keeps no history (the memory engine's tests cover that, from outside the
+// package).
 type loopBroker struct {
 	h BrokerEventHandler
 }
@@ -119,9 +122,22 @@ func (b *loopBroker) Run(h BrokerEventHandler) error { b.h = h; return nil }
 func (b *loopBroker) Subscribe(string) error         { return nil }
 func (b *loopBroker) Unsubscribe(string) error       { return nil }
 func (b *loopBroker) Close() error                   { return nil }
-func (b *loopBroker) Publish(ch string, data []byte, o PublishOptions) (StreamPosition, error) {
-	return StreamPosition{}, b.h.HandlePublication(ch, &Publication{Data: data, Info: o.ClientInfo, Tags: o.Tags})
+func (b *loopBroker) Publish(_ context.Context, ch string, data []byte, o PublishOptions) (StreamPosition, error) {
+	return StreamPosition{}, b.h.HandlePublication(ch, &Publication{Data: data, Info: o.ClientInfo, Tags: o.Tags}, StreamPosition{}, o.Delta)
 }
+func (b *loopBroker) PublishJoin(_ context.Context, ch string, info *ClientInfo) error {
+	return b.h.HandleJoin(ch, info)
+}
+func (b *loopBroker) PublishLeave(_ context.Context, ch string, info *ClientInfo) error {
+	return b.h.HandleLeave(ch, info)
+}
+func (b *loopBroker) PublishControl(_ context.Context, data []byte) error {
+	return b.h.HandleControl(data)
+}
+func (b *loopBroker) History(context.Context, string, HistoryOptions) (HistoryResult, error) {
+	return HistoryResult{}, nil
+}
+func (b *loopBroker) RemoveHistory(context.Context, string) error { return nil }
 
 func testNode(t testing.TB, mutate func(*config.Config)) *Node {
 	t.Helper()

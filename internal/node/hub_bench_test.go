@@ -29,15 +29,16 @@ func BenchmarkBroadcast1000(b *testing.B) {
 		c.mu.Lock()
 		c.status = statusConnected
 		c.user = fmt.Sprint(i)
-		c.subs["room"] = &clientSub{}
+		sub := &clientSub{}
+		c.subs["room"] = sub
 		c.mu.Unlock()
-		n.hub.addSub("room", c)
-		n.hub.setSubReady("room", c, nil)
+		n.hub.addSub("room", c, sub)
+		n.hub.setSubReady("room", c, sub, nil)
 	}
 	data := []byte(`{"text":"0123456789012345678901234567890123456789012345678901234567890123456789012345678901"}`)
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := n.HandlePublication("room", &Publication{Data: data}); err != nil {
+		if err := n.HandlePublication("room", &Publication{Data: data}, StreamPosition{}, false); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -56,21 +56,22 @@ func TestHubSubscriptions(t *testing.T) {
 	h := newHub()
 	c1, tr1 := hubClient(t, n, "1", protocol.TypeJSON)
 	c2, tr2 := hubClient(t, n, "2", protocol.TypeProtobuf)
-	if !h.addSub("ch", c1) {
+	s1, s2 := &clientSub{}, &clientSub{}
+	if !h.addSub("ch", c1, s1) {
 		t.Fatal("first subscriber not reported first")
 	}
-	if h.addSub("ch", c2) {
+	if h.addSub("ch", c2, s2) {
 		t.Fatal("second subscriber reported first")
 	}
 	// Not ready: broadcasts skip both.
-	reply := &protocol.Reply{Push: &protocol.Push{Channel: "ch", Pub: &protocol.Publication{Data: []byte(`{"n":1}`)}}}
-	if err := h.broadcast("ch", reply); err != nil {
+	pub := &Publication{Data: []byte(`{"n":1}`)}
+	if err := h.broadcastPublication("ch", pub, StreamPosition{}, false); err != nil {
 		t.Fatal(err)
 	}
 	tr1.noFrame(t, 20*time.Millisecond)
-	h.setSubReady("ch", c1, nil)
-	h.setSubReady("ch", c2, nil)
-	if err := h.broadcast("ch", reply); err != nil {
+	h.setSubReady("ch", c1, s1, nil)
+	h.setSubReady("ch", c2, s2, nil)
+	if err := h.broadcastPublication("ch", pub, StreamPosition{}, false); err != nil {
 		t.Fatal(err)
 	}
 	if r := tr1.reply(t); string(r.Push.Pub.Data) != `{"n":1}` {
@@ -82,13 +83,16 @@ func TestHubSubscriptions(t *testing.T) {
 	if h.numSubscribers("ch") != 2 {
 		t.Fatalf("subscribers = %d", h.numSubscribers("ch"))
 	}
-	if removed, last := h.removeSub("ch", c1); !removed || last {
+	if removed, last := h.removeSub("ch", c1, s1); !removed || last {
 		t.Fatalf("remove c1: removed %v last %v", removed, last)
 	}
-	if removed, _ := h.removeSub("ch", c1); removed {
+	if removed, _ := h.removeSub("ch", c1, nil); removed {
 		t.Fatal("c1 removed twice")
 	}
-	if removed, last := h.removeSub("ch", c2); !removed || !last {
+	if removed, _ := h.removeSub("ch", c2, &clientSub{}); removed {
+		t.Fatal("c2 removed with another subscription")
+	}
+	if removed, last := h.removeSub("ch", c2, s2); !removed || !last {
 		t.Fatalf("remove c2: removed %v last %v", removed, last)
 	}
 	seen := 0
@@ -111,10 +115,11 @@ func TestHubConcurrentUse(t *testing.T) {
 			for j := 0; j < 200; j++ {
 				ch := fmt.Sprintf("ch%d", j%7)
 				h.addConn(c)
-				h.addSub(ch, c)
-				h.setSubReady(ch, c, nil)
-				_ = h.broadcast(ch, &protocol.Reply{Push: &protocol.Push{Channel: ch, Pub: &protocol.Publication{Data: []byte(`1`)}}})
-				h.removeSub(ch, c)
+				sub := &clientSub{}
+				h.addSub(ch, c, sub)
+				h.setSubReady(ch, c, sub, nil)
+				_ = h.broadcastPublication(ch, &Publication{Data: []byte(`1`)}, StreamPosition{}, false)
+				h.removeSub(ch, c, sub)
 				h.removeConn(c)
 			}
 		}(i)

@@ -29,6 +29,7 @@ type Node struct {
 	cfg      *config.Config
 	log      *slog.Logger
 	broker   Broker
+	presence PresenceManager
 	verifier *auth.Verifier
 	proxy    Proxy
 	hub      *hub
@@ -43,6 +44,7 @@ type Node struct {
 	subLocks [numHubShards]sync.Mutex
 
 	closing atomic.Bool
+	stop    chan struct{}
 	wg      sync.WaitGroup
 }
 
@@ -52,6 +54,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Broker; required.
 	Broker Broker
+	// PresenceManager keeps channel presence; nil means the broker when it
+	// implements PresenceManager, else presence is not available (108).
+	PresenceManager PresenceManager
 	// Verifier checks connection and subscription tokens; nil builds one
 	// from the configuration.
 	Verifier *auth.Verifier
@@ -92,12 +97,17 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 		cfg:       cfg,
 		log:       log,
 		broker:    opts.Broker,
+		presence:  opts.PresenceManager,
 		verifier:  v,
 		proxy:     opts.Proxy,
 		hub:       newHub(),
 		uid:       uuid.NewString(),
 		name:      name,
 		startedAt: time.Now(),
+		stop:      make(chan struct{}),
+	}
+	if n.presence == nil {
+		n.presence, _ = opts.Broker.(PresenceManager)
 	}
 	n.pinger = newPinger(cfg.PingInterval, cfg.PongTimeout)
 	return n, nil
@@ -108,10 +118,14 @@ func (n *Node) Run() error {
 	if err := n.broker.Run(n); err != nil {
 		return fmt.Errorf("node: start broker: %w", err)
 	}
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go func() {
 		defer n.wg.Done()
 		n.pinger.run()
+	}()
+	go func() {
+		defer n.wg.Done()
+		n.maintain()
 	}()
 	return nil
 }
@@ -140,6 +154,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		}(c)
 	}
 	wg.Wait()
+	close(n.stop)
 	n.pinger.stop()
 	n.wg.Wait()
 	n.verifier.Close()
@@ -148,12 +163,19 @@ func (n *Node) Shutdown(ctx context.Context) error {
 
 // HandlePublication implements BrokerEventHandler: it delivers pub to the
 // node's subscribers of channel.
-func (n *Node) HandlePublication(channel string, pub *Publication) error {
-	reply := &protocol.Reply{Push: &protocol.Push{
-		Channel: channel,
-		Pub:     pub.toProto(),
-	}}
-	return n.hub.broadcast(channel, reply)
+func (n *Node) HandlePublication(channel string, pub *Publication, sp StreamPosition, delta bool) error {
+	return n.hub.broadcastPublication(channel, pub, sp, delta)
+}
+
+// HandleJoin implements BrokerEventHandler: it pushes a join to the node's
+// subscribers of channel that asked for join/leave pushes.
+func (n *Node) HandleJoin(channel string, info *ClientInfo) error {
+	return n.hub.broadcastJoinLeave(channel, &protocol.Push{Channel: channel, Join: &protocol.Join{Info: info.toProto()}})
+}
+
+// HandleLeave implements BrokerEventHandler, as HandleJoin for leaves.
+func (n *Node) HandleLeave(channel string, info *ClientInfo) error {
+	return n.hub.broadcastJoinLeave(channel, &protocol.Push{Channel: channel, Leave: &protocol.Leave{Info: info.toProto()}})
 }
 
 func (p *Publication) toProto() *protocol.Publication {
@@ -181,30 +203,34 @@ func (n *Node) subLock(channel string) *sync.Mutex {
 	return &n.subLocks[shardIndex(channel)]
 }
 
-// addSubscription adds c to channel in the hub, subscribing the node to the
-// channel in the broker when c is its first subscriber here.
-func (n *Node) addSubscription(channel string, c *Client) error {
+// addSubscription adds c's subscription sub to channel in the hub,
+// subscribing the node to the channel in the broker when c is its first
+// subscriber here.
+func (n *Node) addSubscription(channel string, c *Client, sub *clientSub) error {
 	mu := n.subLock(channel)
 	mu.Lock()
 	defer mu.Unlock()
-	if first := n.hub.addSub(channel, c); first {
+	if first := n.hub.addSub(channel, c, sub); first {
 		if err := n.broker.Subscribe(channel); err != nil {
-			n.hub.removeSub(channel, c)
+			n.hub.removeSub(channel, c, sub)
 			return fmt.Errorf("broker subscribe %q: %w", channel, err)
 		}
 	}
 	return nil
 }
 
-// removeSubscription removes c from channel, unsubscribing the node in the
-// broker when c was its last subscriber here.
-func (n *Node) removeSubscription(channel string, c *Client) {
+// removeSubscription removes c's subscription sub from channel (any
+// subscription of c when sub is nil), unsubscribing the node in the broker
+// when it was the last subscriber here. It reports whether sub was there.
+func (n *Node) removeSubscription(channel string, c *Client, sub *clientSub) bool {
 	mu := n.subLock(channel)
 	mu.Lock()
 	defer mu.Unlock()
-	if _, last := n.hub.removeSub(channel, c); last {
+	removed, last := n.hub.removeSub(channel, c, sub)
+	if last {
 		if err := n.broker.Unsubscribe(channel); err != nil {
 			n.log.Error("broker unsubscribe failed", "channel", channel, "error", err)
 		}
 	}
+	return removed
 }

@@ -2,6 +2,9 @@ package node
 
 import (
 	"context"
+	"time"
+
+	"github.com/rotorhq/rotor/internal/auth"
 )
 
 // This file holds what the server API (HTTP and gRPC) asks of a node. Each
@@ -20,8 +23,24 @@ type PublishOptions struct {
 	// minutes return the first result without publishing again.
 	IdempotencyKey string
 	// Delta asks to send the publication as a delta where subscribers
-	// negotiated it.
+	// negotiated it. Node.Publish also sets it for channels with
+	// delta_publish.
 	Delta bool
+
+	// The fields below are for brokers: Node.Publish sets them from the
+	// channel's options, callers of Node.Publish leave them zero.
+
+	// HistorySize and HistoryTTL keep the publication in the channel's
+	// history stream (both must be positive): the stream holds at most
+	// HistorySize publications, dropped HistoryTTL after the last publish.
+	HistorySize int
+	HistoryTTL  time.Duration
+	// HistoryMetaTTL is how long the stream's position (offset and epoch)
+	// outlives its last publish; 0 means forever.
+	HistoryMetaTTL time.Duration
+	// IdempotentResultTTL is how long the result of a publish with an
+	// IdempotencyKey is kept; 0 means IdempotentResultTTL (5 minutes).
+	IdempotentResultTTL time.Duration
 }
 
 // PublishResult is the stream position given to a publication (zero when the
@@ -49,6 +68,11 @@ type ServerSubscribeOptions struct {
 	// Client and Session restrict the subscription to one connection.
 	Client  string
 	Session string
+	// RecoverSince, in a channel with recovery, sends the publications
+	// after this position after the subscribe push.
+	RecoverSince *StreamPosition
+	// Override replaces channel options for this subscription.
+	Override *auth.SubscribeOverride
 }
 
 // ChannelInfo is what the channels API reports per channel.
