@@ -557,7 +557,7 @@ func (c *Client) refreshThroughProxy() {
 		return
 	}
 	res, err := c.n.proxy.Refresh(c.ctx, &ProxyRefreshRequest{ProxyClientInfo: c.proxyInfo(c.User())})
-	if err != nil {
+	if err != nil && !isBackendAnswer(err) {
 		if c.isClosed() {
 			return
 		}
@@ -569,7 +569,9 @@ func (c *Client) refreshThroughProxy() {
 		c.mu.Unlock()
 		return
 	}
-	if res == nil || res.Expired {
+	// A backend error or disconnect counts as no answer (as in Centrifugo):
+	// the connection ends as expired.
+	if err != nil || res == nil || res.Expired {
 		c.Disconnect(DisconnectExpired)
 		return
 	}
@@ -597,13 +599,19 @@ func (c *Client) proxyInfo(user string) ProxyClientInfo {
 	}
 }
 
+// isBackendAnswer reports whether a proxy error is the backend's own answer
+// (an error or a disconnect it sent) rather than a failed call.
+func isBackendAnswer(err error) bool {
+	var e *Error
+	var d Disconnect
+	return errors.As(err, &e) || errors.As(err, &d)
+}
+
 // proxyError turns a failed proxy call into what the client gets: the
 // backend's own error or disconnect as is, anything else (timeout,
 // unreachable backend, bad answer) as 100, temporary.
 func (c *Client) proxyError(event string, err error) error {
-	var e *Error
-	var d Disconnect
-	if errors.As(err, &e) || errors.As(err, &d) {
+	if isBackendAnswer(err) {
 		return err
 	}
 	if c.isClosed() {

@@ -63,7 +63,7 @@ func (c *Client) refreshSubThroughProxy(ch string, sub *clientSub) {
 		return
 	}
 	res, err := c.n.proxy.SubRefresh(c.ctx, &ProxySubRefreshRequest{ProxyClientInfo: c.proxyInfo(c.User()), Channel: ch})
-	if err != nil {
+	if err != nil && !isBackendAnswer(err) {
 		if c.isClosed() {
 			return
 		}
@@ -75,7 +75,9 @@ func (c *Client) refreshSubThroughProxy(ch string, sub *clientSub) {
 		c.mu.Unlock()
 		return
 	}
-	if res == nil || res.Expired {
+	// A backend error or disconnect counts as no answer: the subscription
+	// ends as expired.
+	if err != nil || res == nil || res.Expired {
 		c.expireSub(ch, sub)
 		return
 	}

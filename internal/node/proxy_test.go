@@ -188,8 +188,13 @@ func TestRefreshProxy(t *testing.T) {
 		},
 		refresh: func(r *ProxyRefreshRequest) (*ProxyRefreshResult, error) {
 			refreshes.Add(1)
-			if r.User == "expired" {
+			switch r.User {
+			case "expired":
 				return &ProxyRefreshResult{Expired: true}, nil
+			case "banned":
+				return nil, Disconnect{Code: 4501, Reason: "banned"}
+			case "refused":
+				return nil, &Error{Code: 4001, Message: "no"}
 			}
 			return &ProxyRefreshResult{ExpireAt: time.Now().Unix() + 1}, nil
 		},
@@ -199,10 +204,14 @@ func TestRefreshProxy(t *testing.T) {
 	if r := tr.reply(t); r.Connect == nil || r.Connect.Expires {
 		t.Fatalf("connect = %v (the server refreshes, the client must not be asked to)", r)
 	}
-	_, tr2 := connectClient(t, n, `{"id":1,"connect":{"data":"expired"}}`)
-	tr2.reply(t)
-	if d := tr2.disconnect(t); d.Code != 3005 {
-		t.Fatalf("expired connection closed with %v", d)
+	// Expired, or a backend error or disconnect instead of a result: the
+	// connection ends as expired.
+	for _, user := range []string{"expired", "banned", "refused"} {
+		_, tr2 := connectClient(t, n, `{"id":1,"connect":{"data":"`+user+`"}}`)
+		tr2.reply(t)
+		if d := tr2.disconnect(t); d.Code != 3005 {
+			t.Fatalf("%s: connection closed with %v, want 3005", user, d)
+		}
 	}
 	waitFor(t, func() bool { return refreshes.Load() >= 3 })
 	if c.isClosed() {
