@@ -49,9 +49,10 @@ need_apt() {
 need_apt gcc gcc libc6-dev # cgo, needed by go test -race
 need_apt node nodejs       # centrifuge-js end-to-end tests
 need_apt npm npm
-# Later: need_apt redis-server redis-server
-#        need_apt nats-server nats-server
-#        need_apt nginx nginx
+need_apt redis-server redis-server     # Redis engine tests (standalone, shards, cluster)
+need_apt redis-sentinel redis-sentinel # Redis engine tests behind Sentinel
+need_apt nats-server nats-server       # NATS broker tests
+# Later: need_apt nginx nginx
 #        need_apt chromium chromium
 #        need_apt protoc protobuf-compiler
 

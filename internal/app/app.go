@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,7 +15,6 @@ import (
 
 	"google.golang.org/grpc"
 
-	"github.com/rotorhq/rotor/internal/broker/memory"
 	"github.com/rotorhq/rotor/internal/config"
 	"github.com/rotorhq/rotor/internal/node"
 	"github.com/rotorhq/rotor/internal/proxy"
@@ -35,6 +35,7 @@ type App struct {
 	grpcServer *grpc.Server
 	grpcAddr   string
 	proxy      *proxy.Proxy
+	engine     *engine
 }
 
 // New builds an App from a validated config. It binds nothing until Start.
@@ -42,21 +43,23 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	if cfg.Engine != "" && cfg.Engine != "memory" {
-		return nil, fmt.Errorf("app: engine %q is not available in this build (use \"memory\")", cfg.Engine)
-	}
-	if cfg.Broker != "" {
-		return nil, fmt.Errorf("app: broker %q is not available in this build (leave broker empty)", cfg.Broker)
-	}
 	a := &App{cfg: cfg, log: log}
 	p, err := proxy.New(&a.cfg, log)
 	if err != nil {
 		return nil, err
 	}
 	a.proxy = p
-	n, err := node.New(&a.cfg, node.Options{Logger: log, Broker: memory.New(), Proxy: p})
+	eng, err := buildEngine(&a.cfg, log)
 	if err != nil {
 		_ = p.Close()
+		return nil, err
+	}
+	a.engine = eng
+	n, err := node.New(&a.cfg, node.Options{Logger: log, Broker: eng.broker, PresenceManager: eng.presence, Proxy: p})
+	if err != nil {
+		_ = p.Close()
+		_ = eng.broker.Close()
+		_ = eng.close()
 		return nil, err
 	}
 	a.n = n
@@ -82,10 +85,7 @@ func (a *App) handlers() (public, internal *http.ServeMux, err error) {
 	if !a.cfg.WebsocketDisable {
 		public.Handle("/connection/websocket", websocket.NewHandler(a.n))
 	}
-	internal.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte("{}"))
-	})
+	internal.HandleFunc("GET /health", a.serveHealth)
 	if !a.cfg.APIDisable {
 		if err := mountAPI(internal, a); err != nil {
 			return nil, nil, err
@@ -150,7 +150,7 @@ func (a *App) Start() error {
 	}
 	a.log.Info("rotor is serving",
 		"version", node.Version,
-		"engine", "memory",
+		"engine", a.engine.name,
 		"websocket", "ws://"+displayAddr(addr)+"/connection/websocket",
 		"http_api", "http://"+displayAddr(internalAddr)+a.cfg.APIHandlerPrefix,
 		"health", "http://"+displayAddr(internalAddr)+"/health",
@@ -197,6 +197,9 @@ func (a *App) Shutdown(ctx context.Context) error {
 	if err := a.proxy.Close(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := a.engine.close(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -215,4 +218,19 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return a.Shutdown(sctx)
+}
+
+// serveHealth answers 200 {} when the engine's servers answer, and 503 with
+// the failure otherwise.
+func (a *App) serveHealth(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := a.engine.health(ctx); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		b, _ := json.Marshal(map[string]string{"error": err.Error()})
+		_, _ = w.Write(b)
+		return
+	}
+	_, _ = w.Write([]byte("{}"))
 }

@@ -236,22 +236,7 @@ func (n *Node) Channels(ctx context.Context, pattern string) (map[string]Channel
 
 // Info describes every live node.
 func (n *Node) Info(ctx context.Context) ([]NodeInfo, error) {
-	clients, users := n.hub.counts()
-	var channels, subs int
-	n.hub.channels(func(_ string, num int) {
-		channels++
-		subs += num
-	})
-	return []NodeInfo{{
-		UID:         n.uid,
-		Name:        n.name,
-		Version:     Version,
-		NumClients:  uint32(clients),
-		NumUsers:    uint32(users),
-		NumChannels: uint32(channels),
-		NumSubs:     uint32(subs),
-		Uptime:      uint32(time.Since(n.startedAt) / time.Second),
-	}}, nil
+	return append([]NodeInfo{n.localInfo()}, n.nodes.live(time.Now())...), nil
 }
 
 // presenceOptions checks that channel keeps presence (108 otherwise).

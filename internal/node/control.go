@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 )
 
 // Control messages carry the server API's actions on connections (subscribe,
@@ -33,6 +34,7 @@ type controlMessage struct {
 	Disconnect     *Disconnect             `json:"disconnect,omitempty"`
 	DisconnectOpts *DisconnectOptions      `json:"disconnect_opts,omitempty"`
 	Refresh        *RefreshOptions         `json:"refresh,omitempty"`
+	Node           *NodeInfo               `json:"node,omitempty"`
 }
 
 func (n *Node) publishControl(ctx context.Context, m *controlMessage) error {
@@ -72,6 +74,10 @@ func (n *Node) HandleControl(data []byte) error {
 	case controlRefresh:
 		if m.Refresh != nil {
 			n.refreshLocal(m.User, *m.Refresh)
+		}
+	case controlNodeInfo:
+		if m.Node != nil && m.Node.UID == m.Origin {
+			n.nodes.add(*m.Node, time.Now())
 		}
 	default:
 		n.log.Warn("unknown control message", "op", m.Op, "origin", m.Origin)

@@ -43,6 +43,7 @@ type Node struct {
 	// channel with the hub change that caused it.
 	subLocks [numHubShards]sync.Mutex
 
+	nodes   nodeRegistry
 	closing atomic.Bool
 	stop    chan struct{}
 	wg      sync.WaitGroup
@@ -118,10 +119,14 @@ func (n *Node) Run() error {
 	if err := n.broker.Run(n); err != nil {
 		return fmt.Errorf("node: start broker: %w", err)
 	}
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go func() {
 		defer n.wg.Done()
 		n.pinger.run()
+	}()
+	go func() {
+		defer n.wg.Done()
+		n.announce()
 	}()
 	go func() {
 		defer n.wg.Done()

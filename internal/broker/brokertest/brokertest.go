@@ -191,6 +191,17 @@ type env struct {
 
 func (e *env) ch(name string) string { return e.prefix + name }
 
+// subscribedCh names a channel and subscribes the node to it, as the node
+// does before it expects the channel's deliveries.
+func (e *env) subscribedCh(t *testing.T, name string) string {
+	t.Helper()
+	ch := e.ch(name)
+	if err := e.b.Subscribe(ch); err != nil {
+		t.Fatalf("Subscribe(%q): %v", ch, err)
+	}
+	return ch
+}
+
 func ctx(t *testing.T) context.Context {
 	c, cancel := context.WithTimeout(t.Context(), waitTimeout)
 	t.Cleanup(cancel)
@@ -233,7 +244,7 @@ func readHistory(t *testing.T, e *env, ch string, opts node.HistoryOptions) node
 }
 
 func testPublishWithoutHistory(t *testing.T, e *env) {
-	ch := e.ch("plain")
+	ch := e.subscribedCh(t, "plain")
 	sp, err := e.b.Publish(ctx(t), ch, []byte(`{"a":1}`), node.PublishOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -252,7 +263,7 @@ func testPublishWithoutHistory(t *testing.T, e *env) {
 }
 
 func testPublishWithHistory(t *testing.T, e *env) {
-	ch := e.ch("hist")
+	ch := e.subscribedCh(t, "hist")
 	sps := publishN(t, e, ch, 3, keep(10))
 	for i, sp := range sps {
 		if sp.Offset != uint64(i+1) || sp.Epoch == "" || sp.Epoch != sps[0].Epoch {
@@ -278,7 +289,7 @@ func testPublishWithHistory(t *testing.T, e *env) {
 }
 
 func testSkipHistory(t *testing.T, e *env) {
-	ch := e.ch("skip")
+	ch := e.subscribedCh(t, "skip")
 	publishN(t, e, ch, 2, keep(10))
 	opts := keep(10)
 	opts.SkipHistory = true
@@ -446,7 +457,7 @@ func testRemoveHistory(t *testing.T, e *env) {
 }
 
 func testIdempotentPublish(t *testing.T, e *env) {
-	ch := e.ch("idem")
+	ch := e.subscribedCh(t, "idem")
 	opts := keep(10)
 	opts.IdempotencyKey = "k1"
 	opts.IdempotentResultTTL = 400 * time.Millisecond
@@ -486,7 +497,7 @@ func testIdempotentPublish(t *testing.T, e *env) {
 }
 
 func testPublicationFields(t *testing.T, e *env) {
-	ch := e.ch("fields")
+	ch := e.subscribedCh(t, "fields")
 	info := &node.ClientInfo{User: "u1", Client: "c1", ConnInfo: []byte(`{"c":1}`), ChanInfo: []byte(`{"ch":1}`)}
 	opts := keep(10)
 	opts.ClientInfo = info
@@ -512,7 +523,7 @@ func testPublicationFields(t *testing.T, e *env) {
 }
 
 func testOrderedDelivery(t *testing.T, e *env) {
-	ch := e.ch("order")
+	ch := e.subscribedCh(t, "order")
 	const writers, each = 8, 50
 	var wg sync.WaitGroup
 	for w := 0; w < writers; w++ {
@@ -537,7 +548,7 @@ func testOrderedDelivery(t *testing.T, e *env) {
 }
 
 func testJoinLeave(t *testing.T, e *env) {
-	ch := e.ch("jl")
+	ch := e.subscribedCh(t, "jl")
 	info := &node.ClientInfo{User: "u", Client: "c"}
 	if err := e.b.PublishJoin(ctx(t), ch, info); err != nil {
 		t.Fatal(err)
