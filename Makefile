@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/rotorhq/rotor/internal/node.Version=$(VERSION)
 DEV_CONFIG ?= dev/config.json
 
-.PHONY: all build run test lint fmt bench proto deps clean help
+.PHONY: all build run serve test lint fmt bench proto deps clean help
 
 all: build
 
@@ -13,8 +13,12 @@ all: build
 build:
 	go build -ldflags "$(LDFLAGS)" -o bin/rotor ./cmd/rotor
 
-## run: build and start a development server with dev/config.json
-run: build
+## run: build and start Rotor (dev/ticketbooking.json) with the ticket-booking demo; prints the URL to open, Ctrl-C stops both
+run:
+	VERSION=$(VERSION) scripts/run.sh
+
+## serve: build and start Rotor alone with dev/config.json
+serve: build
 	./bin/rotor serve -c $(DEV_CONFIG)
 
 ## test: install test dependencies, then gofmt, vet and every test

@@ -52,9 +52,9 @@ need_apt npm npm
 need_apt redis-server redis-server     # Redis engine tests (standalone, shards, cluster)
 need_apt redis-sentinel redis-sentinel # Redis engine tests behind Sentinel
 need_apt nats-server nats-server       # NATS broker tests
-# Later: need_apt nginx nginx
-#        need_apt chromium chromium
-#        need_apt protoc protobuf-compiler
+need_apt nginx nginx                   # ticket-booking demo: browser test through nginx
+need_apt chromium chromium             # ticket-booking demo: headless browser test
+# Later: need_apt protoc protobuf-compiler
 
 node_major="$(node -p 'process.versions.node.split(".")[0]')"
 if ((node_major < 18)); then
@@ -77,4 +77,22 @@ fi
 for mod in centrifuge ws; do
 	[[ -f "$js/node_modules/$mod/package.json" ]] || die "tests/js/node_modules/$mod is missing after npm ci"
 done
+# The ticket-booking demo's npm packages, exactly as locked (same stamp as
+# above): esbuild bundles its page with centrifuge, playwright-core drives
+# Chromium in its browser test.
+demo_web="$root/examples/ticketbooking/web"
+demo_stamp="$demo_web/node_modules/.deps-stamp"
+demo_want="$(sha256sum "$demo_web/package-lock.json" | cut -d' ' -f1)"
+if [[ -f "$demo_stamp" && "$(cat "$demo_stamp")" == "$demo_want" ]]; then
+	log "examples/ticketbooking/web dependencies up to date"
+else
+	log "npm ci in examples/ticketbooking/web"
+	(cd "$demo_web" && npm ci --ignore-scripts --no-audit --no-fund) || die "npm ci in examples/ticketbooking/web failed"
+	echo "$demo_want" >"$demo_stamp"
+fi
+for mod in centrifuge esbuild playwright-core; do
+	[[ -f "$demo_web/node_modules/$mod/package.json" ]] ||
+		die "examples/ticketbooking/web/node_modules/$mod is missing after npm ci"
+done
+
 log "dependencies ready: $(go version | cut -d' ' -f3), node $(node --version), npm $(npm --version)"

@@ -2,7 +2,8 @@
 # Runs the whole test suite: dependencies, formatting, vet, the core packages
 # under the race detector, then every other package, a short fuzz run of the
 # client command path, and the upstream centrifuge-go suite against Rotor on
-# localhost:8000 (compat/centrifugego/run.sh). Every step runs even when an
+# localhost:8000 (compat/centrifugego/run.sh), and the ticket-booking demo's
+# tests including its browser test through nginx. Every step runs even when an
 # earlier one failed; a summary at the end lists each step's outcome and the
 # script exits non-zero if any failed.
 #
@@ -88,6 +89,7 @@ fi
 fuzz_time="${FUZZ_TIME:-10s}"
 step "fuzz FuzzHandleFrame ($fuzz_time)" go test -run '^$' -fuzz '^FuzzHandleFrame$' -fuzztime "$fuzz_time" ./internal/node/
 step "centrifuge-go v0.12.1 upstream suite (compat/centrifugego)" compat/centrifugego/run.sh
+step "ticket-booking demo (scripts/test_demo.sh)" scripts/test_demo.sh
 
 echo
 echo "${bold}Summary ($((SECONDS - started))s)${reset}"
