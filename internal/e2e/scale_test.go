@@ -81,6 +81,21 @@ func TestThreeNodesShareRedis(t *testing.T) {
 		return nil
 	})
 
+	// channels on node C sums the subscribers of every node.
+	testutil.CheckFor(t, testutil.WaitTimeout, 50*time.Millisecond, func() error {
+		res := c.APIResult(t, "channels", map[string]any{})
+		chans, _ := res["channels"].(map[string]any)
+		room, _ := chans["room:1"].(map[string]any)
+		news, _ := chans["news"].(map[string]any)
+		if room["num_clients"] != float64(2) || news["num_clients"] != float64(1) {
+			return fmt.Errorf("channels = %v", res)
+		}
+		return nil
+	})
+	if res := c.APIResult(t, "channels", map[string]any{"pattern": "room:*"}); len(res["channels"].(map[string]any)) != 1 {
+		t.Fatalf("channels matching room:* = %v", res)
+	}
+
 	// An API disconnect sent to node A closes bob's connection on node B.
 	a.APIResult(t, "disconnect", map[string]any{"user": "bob", "disconnect": map[string]any{"code": 4501, "reason": "moved"}})
 	ev := testutil.Receive(t, onB.disconnected, "bob disconnected")

@@ -10,7 +10,6 @@ import (
 	"github.com/centrifugal/protocol"
 
 	"github.com/rotorhq/rotor/internal/config"
-	"github.com/rotorhq/rotor/internal/glob"
 )
 
 // StreamPosition is a position in a channel's history stream.
@@ -220,18 +219,6 @@ func (n *Node) refreshLocal(user string, opts RefreshOptions) {
 		}
 		c.writePush(&protocol.Push{Refresh: push})
 	}
-}
-
-// Channels lists active channels matching a glob pattern ("" = all; "*"
-// matches any run of characters, "?" one character).
-func (n *Node) Channels(ctx context.Context, pattern string) (map[string]ChannelInfo, error) {
-	out := make(map[string]ChannelInfo)
-	n.hub.channels(func(ch string, num int) {
-		if pattern == "" || glob.Match(pattern, ch) {
-			out[ch] = ChannelInfo{NumClients: uint32(num)}
-		}
-	})
-	return out, nil
 }
 
 // Info describes every live node.

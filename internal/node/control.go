@@ -35,6 +35,12 @@ type controlMessage struct {
 	DisconnectOpts *DisconnectOptions      `json:"disconnect_opts,omitempty"`
 	Refresh        *RefreshOptions         `json:"refresh,omitempty"`
 	Node           *NodeInfo               `json:"node,omitempty"`
+
+	// Channels requests and answers.
+	RequestID string            `json:"request_id,omitempty"`
+	Target    string            `json:"target,omitempty"`
+	Pattern   string            `json:"pattern,omitempty"`
+	Channels  map[string]uint32 `json:"channels,omitempty"`
 }
 
 func (n *Node) publishControl(ctx context.Context, m *controlMessage) error {
@@ -74,6 +80,12 @@ func (n *Node) HandleControl(data []byte) error {
 	case controlRefresh:
 		if m.Refresh != nil {
 			n.refreshLocal(m.User, *m.Refresh)
+		}
+	case controlChannelsRequest:
+		go n.answerChannels(&m)
+	case controlChannelsResponse:
+		if m.Target == n.uid {
+			n.surveys.deliver(m.RequestID, m.Channels)
 		}
 	case controlNodeInfo:
 		if m.Node != nil && m.Node.UID == m.Origin {

@@ -44,6 +44,7 @@ type Node struct {
 	subLocks [numHubShards]sync.Mutex
 
 	nodes   nodeRegistry
+	surveys surveys
 	closing atomic.Bool
 	stop    chan struct{}
 	wg      sync.WaitGroup
