@@ -2,7 +2,9 @@
 # Runs the whole test suite: dependencies, formatting, vet, the core packages
 # under the race detector, then every other package, a short fuzz run of the
 # client command path, and the upstream centrifuge-go suite against Rotor on
-# localhost:8000 (compat/centrifugego/run.sh), and the ticket-booking demo's
+# localhost:8000 (compat/centrifugego/run.sh), the SDK against a real
+# Centrifugo v6.9.1 built from the Go module proxy (compat/centrifugo/run.sh,
+# built once into a cache directory), and the ticket-booking demo's
 # tests including its browser test through nginx. Every step runs even when an
 # earlier one failed; a summary at the end lists each step's outcome and the
 # script exits non-zero if any failed.
@@ -89,6 +91,7 @@ fi
 fuzz_time="${FUZZ_TIME:-10s}"
 step "fuzz FuzzHandleFrame ($fuzz_time)" go test -run '^$' -fuzz '^FuzzHandleFrame$' -fuzztime "$fuzz_time" ./internal/node/
 step "centrifuge-go v0.12.1 upstream suite (compat/centrifugego)" compat/centrifugego/run.sh
+step "Centrifugo v6.9.1 compat: rotorapi + rotorproxy (compat/centrifugo)" compat/centrifugo/run.sh
 step "ticket-booking demo (scripts/test_demo.sh)" scripts/test_demo.sh
 
 echo

@@ -262,15 +262,25 @@ func (c *Client) writePush(p *protocol.Push) bool {
 	return c.writeReply(&protocol.Reply{Push: p})
 }
 
-func (c *Client) sendPing() {
+// sendPing queues a server ping; the flush it needs, if any, joins j.
+func (c *Client) sendPing(j *flushJob) {
 	if c.awaitingPong.Load() {
 		return
 	}
 	c.awaitingPong.Store(true)
+	msg := pingJSON
 	if c.proto == protocol.TypeProtobuf {
-		c.send(pingProtobuf)
-	} else {
-		c.send(pingJSON)
+		msg = pingProtobuf
+	}
+	ok, start := c.w.enqueueNoFlush(msg)
+	if !ok {
+		if !c.isClosed() {
+			c.closeSlow()
+		}
+		return
+	}
+	if start {
+		j.add(c.w)
 	}
 }
 

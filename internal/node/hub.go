@@ -19,7 +19,7 @@ const numHubShards = 64
 // Lock order: a goroutine holding a subs shard lock takes no other hub lock,
 // except withChannelsLocked, which takes several shards' locks in ascending
 // index order. Client.mu is never taken under a shard lock; writer locks
-// (enqueue) are.
+// (enqueueNoFlush) are.
 type hub struct {
 	conns    [numHubShards]connShard
 	subs     [numHubShards]subShard
@@ -339,7 +339,8 @@ type lostSub struct {
 // subscribers, delta). Subscriptions that track their stream position get
 // only the next offset: a gap means they lost state and are handed to
 // handleInsufficientState; what they already have is skipped. Clients whose
-// queue overflows are disconnected. Both happen outside the shard lock.
+// queue overflows are disconnected. Both happen outside the shard lock, as
+// does starting the subscribers' flushes (one flushJob for all of them).
 func (h *hub) broadcastPublication(channel string, pub *Publication, sp StreamPosition, delta bool) error {
 	var (
 		slow []*Client
@@ -352,6 +353,10 @@ func (h *hub) broadcastPublication(channel string, pub *Publication, sp StreamPo
 		s.mu.RUnlock()
 		return nil
 	}
+	// The flushes this broadcast has to start are started together once
+	// the lock is released.
+	flushes := newFlushJob()
+	var encErr error
 	enc := pubEncoding{channel: channel, pub: pub, delta: delta}
 	if cs.numDelta > 0 {
 		enc.prev = cs.prev.Swap(pub)
@@ -394,24 +399,26 @@ func (h *hub) broadcastPublication(channel string, pub *Publication, sp StreamPo
 		pi := protoIndex(c.proto)
 		data := enc.data[pi][kind]
 		if data == nil {
-			var err error
-			if data, err = enc.get(c.proto, kind); err != nil {
-				s.mu.RUnlock()
-				return err
+			if data, encErr = enc.get(c.proto, kind); encErr != nil {
+				break
 			}
 		}
-		if !c.w.enqueue(data) {
+		ok, start := c.w.enqueueNoFlush(data)
+		if !ok {
 			slow = append(slow, c)
+		} else if start {
+			flushes.add(c.w)
 		}
 	}
 	s.mu.RUnlock()
+	flushes.start()
 	for _, c := range slow {
 		c.closeSlow()
 	}
 	for _, l := range lost {
 		go l.c.handleInsufficientState(channel, l.sub)
 	}
-	return nil
+	return encErr
 }
 
 // broadcastJoinLeave sends a join or leave push to the ready subscribers of
@@ -429,6 +436,8 @@ func (h *hub) broadcastJoinLeave(channel string, push *protocol.Push) error {
 		s.mu.RUnlock()
 		return nil
 	}
+	flushes := newFlushJob()
+	var encErr error
 	for c, e := range cs.subs {
 		if !e.ready || e.flags&subPushJoinLeave == 0 {
 			continue
@@ -436,32 +445,30 @@ func (h *hub) broadcastJoinLeave(channel string, push *protocol.Push) error {
 		var data []byte
 		if c.proto == protocol.TypeProtobuf {
 			if protoBytes == nil {
-				b, err := protocol.DefaultProtobufReplyEncoder.Encode(reply)
-				if err != nil {
-					s.mu.RUnlock()
-					return err
+				if protoBytes, encErr = protocol.DefaultProtobufReplyEncoder.Encode(reply); encErr != nil {
+					break
 				}
-				protoBytes = b
 			}
 			data = protoBytes
 		} else {
 			if jsonBytes == nil {
-				b, err := protocol.DefaultJsonReplyEncoder.Encode(reply)
-				if err != nil {
-					s.mu.RUnlock()
-					return err
+				if jsonBytes, encErr = protocol.DefaultJsonReplyEncoder.Encode(reply); encErr != nil {
+					break
 				}
-				jsonBytes = b
 			}
 			data = jsonBytes
 		}
-		if !c.w.enqueue(data) {
+		ok, start := c.w.enqueueNoFlush(data)
+		if !ok {
 			slow = append(slow, c)
+		} else if start {
+			flushes.add(c.w)
 		}
 	}
 	s.mu.RUnlock()
+	flushes.start()
 	for _, c := range slow {
 		c.closeSlow()
 	}
-	return nil
+	return encErr
 }

@@ -85,10 +85,14 @@ func (p *pinger) run() {
 		for _, c := range batch {
 			c.checkPong()
 		}
+		// The pings of a slot are flushed together (see flushJob), not
+		// by a goroutine per client.
 		batch = p.collect(batch[:0], tick%n)
+		job := newFlushJob()
 		for _, c := range batch {
-			c.sendPing()
+			c.sendPing(job)
 		}
+		job.start()
 		clear(batch)
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/centrifugal/protocol"
 )
@@ -72,6 +74,84 @@ func TestWriterNoGoroutineWhenIdle(t *testing.T) {
 	w.enqueue([]byte("x"))
 	<-tr.frames
 	waitFor(t, func() bool { w.mu.Lock(); defer w.mu.Unlock(); return !w.flushing })
+}
+
+func TestFlushJobKeepsOrderPerWriter(t *testing.T) {
+	t.Parallel()
+	const n = 100
+	sinks := make([]*sinkTransport, n)
+	ws := make([]*writer, n)
+	j := newFlushJob()
+	for i := range ws {
+		sinks[i] = newSink(protocol.TypeJSON)
+		ws[i] = newWriter(protocol.TypeJSON, 1<<20, sinks[i].Write, func(error) {})
+		ok, start := ws[i].enqueueNoFlush([]byte("a"))
+		if !ok || !start {
+			t.Fatalf("writer %d: enqueue = %v, start = %v", i, ok, start)
+		}
+		j.add(ws[i])
+	}
+	// Writer 0 gets more than one frame holds: it is handed a goroutine of
+	// its own after the first.
+	for k := range 2 * maxBatch {
+		if ok, start := ws[0].enqueueNoFlush([]byte{'b' + byte(k%2)}); !ok || start {
+			t.Fatalf("enqueue %d: ok = %v, start = %v", k, ok, start)
+		}
+	}
+	j.start()
+	for i := 1; i < n; i++ {
+		if got := <-sinks[i].frames; string(got) != "a" {
+			t.Fatalf("writer %d: frame = %q", i, got)
+		}
+	}
+	var got []string
+	for len(got) < 1+2*maxBatch {
+		got = append(got, strings.Split(string(<-sinks[0].frames), "\n")...)
+	}
+	if got[0] != "a" {
+		t.Fatalf("first message = %q", got[0])
+	}
+	for k, m := range got[1:] {
+		if m != string(rune('b'+k%2)) {
+			t.Fatalf("message %d = %q", k+1, m)
+		}
+	}
+	for i, w := range ws {
+		waitFor(t, func() bool { w.mu.Lock(); defer w.mu.Unlock(); return !w.flushing })
+		if _, start := w.enqueueNoFlush([]byte("z")); !start {
+			t.Fatalf("writer %d: flush still marked running", i)
+		}
+	}
+}
+
+func TestFlushJobSlowWriterDoesNotHoldGroup(t *testing.T) {
+	t.Parallel()
+	block := make(chan struct{})
+	defer close(block)
+	slow := newSink(protocol.TypeJSON)
+	slow.block = block
+	fast := newSink(protocol.TypeJSON)
+	ws := []*writer{
+		newWriter(protocol.TypeJSON, 1<<20, slow.Write, func(error) {}),
+		newWriter(protocol.TypeJSON, 1<<20, fast.Write, func(error) {}),
+	}
+	ws[0].slow = true
+	j := newFlushJob()
+	for _, w := range ws {
+		if _, start := w.enqueueNoFlush([]byte("x")); start {
+			j.add(w)
+		}
+	}
+	// One group for both: the slow writer comes first but gets its own
+	// goroutine.
+	j.ws = append(j.ws[:0], ws...)
+	j.left.Store(1)
+	go j.run(j.ws)
+	select {
+	case <-fast.frames:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the fast writer waited for the slow one")
+	}
 }
 
 func BenchmarkWriterEnqueue(b *testing.B) {

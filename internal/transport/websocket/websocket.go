@@ -114,7 +114,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	conn.SetReadLimit(h.limit)
-	h.readLoop(conn, c)
+	// Read on a goroutine of our own and let the HTTP server's goroutine
+	// end: its stack grew while serving the request and the upgrade, and an
+	// idle connection would keep it. Measured with `rotor bench --scenario
+	// idle` (2,000 connections), this took the server's RSS per connection
+	// from about 30 to about 20 KiB. The hijacked connection is ours either
+	// way: the HTTP server neither tracks nor waits for it.
+	go h.readLoop(conn, c)
 }
 
 func (h *Handler) readLoop(conn *websocket.Conn, c *node.Client) {
