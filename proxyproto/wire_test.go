@@ -1,12 +1,11 @@
 package proxyproto
 
 import (
-	"fmt"
-	"slices"
-	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/rotorhq/rotor/internal/wiretest"
 )
 
 // centrifugoV5 is the schema of Centrifugo v5's proxy.proto (the unary calls
@@ -46,114 +45,16 @@ func TestSchemaMatchesCentrifugoV5(t *testing.T) {
 	if got := string(fd.Package()); got != "centrifugal.centrifugo.proxy" {
 		t.Fatalf("package %q", got)
 	}
-	compareSchema(t, describeFile(fd), centrifugoV5)
+	wiretest.CompareSchema(t, fd, centrifugoV5)
 }
 
 // Numbers that later Centrifugo versions use must stay reserved so that
 // nobody gives them another meaning.
 func TestReservedNumbers(t *testing.T) {
-	msgs := File_proxy_proto.Messages()
-	for name, nums := range map[string][]protoreflect.FieldNumber{
+	wiretest.CheckReserved(t, File_proxy_proto, map[string][]protoreflect.FieldNumber{
 		"Disconnect":       {3},
 		"SubscribeOptions": {7, 8},
 		"SubscribeResult":  {8},
 		"PublishResult":    {4, 5, 6, 7, 8},
-	} {
-		md := msgs.ByName(protoreflect.Name(name))
-		for _, n := range nums {
-			if !md.ReservedRanges().Has(n) {
-				t.Errorf("%s: %d not reserved", name, n)
-			}
-		}
-	}
-}
-
-func compareSchema(t *testing.T, got []string, want string) {
-	t.Helper()
-	var wantLines []string
-	for _, l := range strings.Split(strings.TrimSpace(want), "\n") {
-		wantLines = append(wantLines, strings.TrimSpace(l))
-	}
-	slices.Sort(wantLines)
-	for _, l := range got {
-		if !slices.Contains(wantLines, l) {
-			t.Errorf("schema has    %s", l)
-		}
-	}
-	for _, l := range wantLines {
-		if !slices.Contains(got, l) {
-			t.Errorf("schema lacks  %s", l)
-		}
-	}
-}
-
-// describeFile renders messages, enums and services in the table's format.
-func describeFile(fd protoreflect.FileDescriptor) []string {
-	var out []string
-	var walk func(protoreflect.MessageDescriptors)
-	walk = func(ms protoreflect.MessageDescriptors) {
-		for i := range ms.Len() {
-			md := ms.Get(i)
-			if md.IsMapEntry() {
-				continue
-			}
-			line := []string{relName(fd, md.FullName()) + ":"}
-			for j := range md.Fields().Len() {
-				f := md.Fields().Get(j)
-				line = append(line, fmt.Sprintf("%s=%d:%s", f.Name(), f.Number(), fieldType(fd, f)))
-			}
-			out = append(out, strings.Join(line, " "))
-			for j := range md.Enums().Len() {
-				out = append(out, describeEnum(fd, md.Enums().Get(j)))
-			}
-			walk(md.Messages())
-		}
-	}
-	walk(fd.Messages())
-	for i := range fd.Enums().Len() {
-		out = append(out, describeEnum(fd, fd.Enums().Get(i)))
-	}
-	for i := range fd.Services().Len() {
-		sd := fd.Services().Get(i)
-		line := []string{"service " + string(sd.FullName()) + ":"}
-		for j := range sd.Methods().Len() {
-			m := sd.Methods().Get(j)
-			line = append(line, fmt.Sprintf("%s(%s)%s", m.Name(), relName(fd, m.Input().FullName()), relName(fd, m.Output().FullName())))
-		}
-		out = append(out, strings.Join(line, " "))
-	}
-	slices.Sort(out)
-	return out
-}
-
-func describeEnum(fd protoreflect.FileDescriptor, ed protoreflect.EnumDescriptor) string {
-	line := []string{"enum " + relName(fd, ed.FullName()) + ":"}
-	for i := range ed.Values().Len() {
-		v := ed.Values().Get(i)
-		line = append(line, fmt.Sprintf("%s=%d", v.Name(), v.Number()))
-	}
-	return strings.Join(line, " ")
-}
-
-func relName(fd protoreflect.FileDescriptor, n protoreflect.FullName) string {
-	return strings.TrimPrefix(string(n), string(fd.Package())+".")
-}
-
-func fieldType(fd protoreflect.FileDescriptor, f protoreflect.FieldDescriptor) string {
-	if f.IsMap() {
-		return "map<" + fieldType(fd, f.MapKey()) + "," + fieldType(fd, f.MapValue()) + ">"
-	}
-	var t string
-	switch f.Kind() {
-	case protoreflect.MessageKind:
-		t = relName(fd, f.Message().FullName())
-	case protoreflect.EnumKind:
-		t = relName(fd, f.Enum().FullName())
-	default:
-		t = f.Kind().String()
-	}
-	if f.IsList() {
-		return "[]" + t
-	}
-	return t
+	})
 }
