@@ -203,13 +203,7 @@ func (n *Node) refreshLocal(user string, opts RefreshOptions) {
 			c.Disconnect(DisconnectExpired)
 			continue
 		}
-		c.mu.Lock()
-		c.expireAt = opts.ExpireAt
-		if opts.Info != nil {
-			c.info = opts.Info
-		}
-		c.mu.Unlock()
-		c.scheduleExpiry(opts.ExpireAt)
+		c.extend(opts.ExpireAt, opts.Info)
 		push := &protocol.Refresh{}
 		if opts.ExpireAt > 0 {
 			push.Expires = true

@@ -585,13 +585,19 @@ func (c *Client) refreshThroughProxy() {
 		c.Disconnect(DisconnectExpired)
 		return
 	}
+	c.extend(res.ExpireAt, res.Info)
+}
+
+// extend sets a new expiry (0: never) and, when given, new connection info,
+// and schedules the next expiry check.
+func (c *Client) extend(expireAt int64, info []byte) {
 	c.mu.Lock()
-	c.expireAt = res.ExpireAt
-	if res.Info != nil {
-		c.info = res.Info
+	c.expireAt = expireAt
+	if info != nil {
+		c.info = info
 	}
 	c.mu.Unlock()
-	c.scheduleExpiry(res.ExpireAt)
+	c.scheduleExpiry(expireAt)
 }
 
 // proxyInfo describes the connection to the backend.
@@ -711,13 +717,7 @@ func (c *Client) handleRefresh(req *protocol.RefreshRequest) (*protocol.Reply, e
 	if tok.ExpireAt > 0 && tok.ExpireAt <= now {
 		return nil, ErrorTokenExpired
 	}
-	c.mu.Lock()
-	c.expireAt = tok.ExpireAt
-	if tok.Info != nil {
-		c.info = tok.Info
-	}
-	c.mu.Unlock()
-	c.scheduleExpiry(tok.ExpireAt)
+	c.extend(tok.ExpireAt, tok.Info)
 	res := &protocol.RefreshResult{Client: c.id, Version: Version}
 	if tok.ExpireAt > 0 {
 		res.Expires = true
