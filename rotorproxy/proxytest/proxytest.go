@@ -70,18 +70,9 @@ func Connect(ctx context.Context, srv *rotorproxy.Server, req *rotorproxy.Connec
 		Name: req.Name, Version: req.Version, Channels: req.Channels,
 	}
 	in.Data, in.B64Data = encode(req.Data, bin)
-	ctx, cancel := callContext(ctx, c.Headers)
-	defer cancel()
-	out, err := srv.Connect(ctx, in)
+	r, err := call(ctx, c.Headers, in, srv.Connect)
 	if err != nil {
 		return nil, err
-	}
-	if err := replyError(out.GetError(), out.GetDisconnect()); err != nil {
-		return nil, err
-	}
-	r := out.GetResult()
-	if r == nil {
-		return nil, errEmpty
 	}
 	res := &rotorproxy.ConnectResult{
 		User:     r.User,
@@ -119,18 +110,9 @@ func Refresh(ctx context.Context, srv *rotorproxy.Server, req *rotorproxy.Refres
 		Client: c.Client, Transport: c.Transport, Protocol: c.Protocol, Encoding: c.Encoding,
 		User: req.User, Meta: req.Meta,
 	}
-	ctx, cancel := callContext(ctx, c.Headers)
-	defer cancel()
-	out, err := srv.Refresh(ctx, in)
+	r, err := call(ctx, c.Headers, in, srv.Refresh)
 	if err != nil {
 		return nil, err
-	}
-	if err := replyError(out.GetError(), out.GetDisconnect()); err != nil {
-		return nil, err
-	}
-	r := out.GetResult()
-	if r == nil {
-		return nil, errEmpty
 	}
 	res := &rotorproxy.RefreshResult{Expired: r.Expired, ExpireAt: fromUnix(r.ExpireAt), Meta: r.Meta, Caps: caps(r.Caps)}
 	if res.Info, err = decode(r.Info, r.B64Info); err != nil {
@@ -147,18 +129,9 @@ func Subscribe(ctx context.Context, srv *rotorproxy.Server, req *rotorproxy.Subs
 		User: req.User, Channel: req.Channel, Token: req.Token, Meta: req.Meta,
 	}
 	in.Data, in.B64Data = encode(req.Data, c.Encoding == "binary")
-	ctx, cancel := callContext(ctx, c.Headers)
-	defer cancel()
-	out, err := srv.Subscribe(ctx, in)
+	r, err := call(ctx, c.Headers, in, srv.Subscribe)
 	if err != nil {
 		return nil, err
-	}
-	if err := replyError(out.GetError(), out.GetDisconnect()); err != nil {
-		return nil, err
-	}
-	r := out.GetResult()
-	if r == nil {
-		return nil, errEmpty
 	}
 	res := &rotorproxy.SubscribeResult{ExpireAt: fromUnix(r.ExpireAt), Override: override(r.Override), Allow: r.Allow}
 	if res.Info, err = decode(r.Info, r.B64Info); err != nil {
@@ -178,18 +151,9 @@ func Publish(ctx context.Context, srv *rotorproxy.Server, req *rotorproxy.Publis
 		User: req.User, Channel: req.Channel, Meta: req.Meta,
 	}
 	in.Data, in.B64Data = encode(req.Data, c.Encoding == "binary")
-	ctx, cancel := callContext(ctx, c.Headers)
-	defer cancel()
-	out, err := srv.Publish(ctx, in)
+	r, err := call(ctx, c.Headers, in, srv.Publish)
 	if err != nil {
 		return nil, err
-	}
-	if err := replyError(out.GetError(), out.GetDisconnect()); err != nil {
-		return nil, err
-	}
-	r := out.GetResult()
-	if r == nil {
-		return nil, errEmpty
 	}
 	res := &rotorproxy.PublishResult{SkipHistory: r.SkipHistory}
 	if res.Data, err = decode(r.Data, r.B64Data); err != nil {
@@ -206,18 +170,9 @@ func RPC(ctx context.Context, srv *rotorproxy.Server, req *rotorproxy.RPCRequest
 		User: req.User, Method: req.Method, Meta: req.Meta,
 	}
 	in.Data, in.B64Data = encode(req.Data, c.Encoding == "binary")
-	ctx, cancel := callContext(ctx, c.Headers)
-	defer cancel()
-	out, err := srv.RPC(ctx, in)
+	r, err := call(ctx, c.Headers, in, srv.RPC)
 	if err != nil {
 		return nil, err
-	}
-	if err := replyError(out.GetError(), out.GetDisconnect()); err != nil {
-		return nil, err
-	}
-	r := out.GetResult()
-	if r == nil {
-		return nil, errEmpty
 	}
 	res := &rotorproxy.RPCResult{}
 	if res.Data, err = decode(r.Data, r.B64Data); err != nil {
@@ -233,18 +188,9 @@ func SubRefresh(ctx context.Context, srv *rotorproxy.Server, req *rotorproxy.Sub
 		Client: c.Client, Transport: c.Transport, Protocol: c.Protocol, Encoding: c.Encoding,
 		User: req.User, Channel: req.Channel, Meta: req.Meta,
 	}
-	ctx, cancel := callContext(ctx, c.Headers)
-	defer cancel()
-	out, err := srv.SubRefresh(ctx, in)
+	r, err := call(ctx, c.Headers, in, srv.SubRefresh)
 	if err != nil {
 		return nil, err
-	}
-	if err := replyError(out.GetError(), out.GetDisconnect()); err != nil {
-		return nil, err
-	}
-	r := out.GetResult()
-	if r == nil {
-		return nil, errEmpty
 	}
 	res := &rotorproxy.SubRefreshResult{Expired: r.Expired, ExpireAt: fromUnix(r.ExpireAt)}
 	if res.Info, err = decode(r.Info, r.B64Info); err != nil {
@@ -272,6 +218,33 @@ func fill(c rotorproxy.Common) rotorproxy.Common {
 
 // callContext gives ctx the default deadline when it has none and the
 // headers as incoming gRPC metadata, as the gRPC server would.
+// response is what every unary proxy response offers.
+type response[R any] interface {
+	GetResult() *R
+	GetError() *proxyproto.Error
+	GetDisconnect() *proxyproto.Disconnect
+}
+
+// call runs one proxy method the way a node would (headers as incoming
+// metadata, a deadline) and returns its result, or its in-band error or
+// disconnect as an error, or errEmpty when it has none of the three.
+func call[In, R any, Out response[R]](ctx context.Context, hdr http.Header, in In, method func(context.Context, In) (Out, error)) (*R, error) {
+	ctx, cancel := callContext(ctx, hdr)
+	defer cancel()
+	out, err := method(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	if err := replyError(out.GetError(), out.GetDisconnect()); err != nil {
+		return nil, err
+	}
+	r := out.GetResult()
+	if r == nil {
+		return nil, errEmpty
+	}
+	return r, nil
+}
+
 func callContext(ctx context.Context, hdr http.Header) (context.Context, context.CancelFunc) {
 	md := metadata.MD{}
 	for k, v := range hdr {
