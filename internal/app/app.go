@@ -86,6 +86,9 @@ func (a *App) handlers() (public, internal *http.ServeMux, err error) {
 		public.Handle("/connection/websocket", websocket.NewHandler(a.n))
 	}
 	internal.HandleFunc("GET /health", a.serveHealth)
+	if a.cfg.Debug {
+		mountPprof(internal)
+	}
 	if !a.cfg.APIDisable {
 		if err := mountAPI(internal, a); err != nil {
 			return nil, nil, err
