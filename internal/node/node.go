@@ -33,6 +33,7 @@ type Node struct {
 	verifier *auth.Verifier
 	proxy    Proxy
 	hub      *hub
+	dispatch *dispatcher
 	pinger   *pinger
 
 	uid       string
@@ -112,6 +113,7 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 		n.presence, _ = opts.Broker.(PresenceManager)
 	}
 	n.pinger = newPinger(cfg.PingInterval, cfg.PongTimeout)
+	n.dispatch = newDispatcher(n.fanOut)
 	return n, nil
 }
 
@@ -168,20 +170,37 @@ func (n *Node) Shutdown(ctx context.Context) error {
 }
 
 // HandlePublication implements BrokerEventHandler: it delivers pub to the
-// node's subscribers of channel.
+// node's subscribers of channel. It only queues the fan-out (see
+// dispatcher), so a publish call does not wait for it.
 func (n *Node) HandlePublication(channel string, pub *Publication, sp StreamPosition, delta bool) error {
-	return n.hub.broadcastPublication(channel, pub, sp, delta)
+	n.dispatch.add(dispatchEvent{channel: channel, pub: pub, sp: sp, delta: delta})
+	return nil
 }
 
 // HandleJoin implements BrokerEventHandler: it pushes a join to the node's
 // subscribers of channel that asked for join/leave pushes.
 func (n *Node) HandleJoin(channel string, info *ClientInfo) error {
-	return n.hub.broadcastJoinLeave(channel, &protocol.Push{Channel: channel, Join: &protocol.Join{Info: info.toProto()}})
+	n.dispatch.add(dispatchEvent{channel: channel, push: &protocol.Push{Channel: channel, Join: &protocol.Join{Info: info.toProto()}}})
+	return nil
 }
 
 // HandleLeave implements BrokerEventHandler, as HandleJoin for leaves.
 func (n *Node) HandleLeave(channel string, info *ClientInfo) error {
-	return n.hub.broadcastJoinLeave(channel, &protocol.Push{Channel: channel, Leave: &protocol.Leave{Info: info.toProto()}})
+	n.dispatch.add(dispatchEvent{channel: channel, push: &protocol.Push{Channel: channel, Leave: &protocol.Leave{Info: info.toProto()}}})
+	return nil
+}
+
+// fanOut delivers one broker event to the hub (the dispatcher's run).
+func (n *Node) fanOut(ev dispatchEvent) {
+	var err error
+	if ev.push != nil {
+		err = n.hub.broadcastJoinLeave(ev.channel, ev.push)
+	} else {
+		err = n.hub.broadcastPublication(ev.channel, ev.pub, ev.sp, ev.delta)
+	}
+	if err != nil {
+		n.log.Error("broadcast failed", "channel", ev.channel, "error", err)
+	}
 }
 
 func (p *Publication) toProto() *protocol.Publication {
