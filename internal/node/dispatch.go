@@ -12,6 +12,11 @@ import (
 // publish calls slow down instead of the queue growing without limit.
 const dispatchQueueMax = 16384
 
+// dispatchInlineMax is the largest local fan-out run on the broker's
+// goroutine when its queue is idle: queueing costs a goroutine start and
+// wake-up, more than queueing the event to a few subscribers directly.
+const dispatchInlineMax = 32
+
 // dispatchEvent is one broker event waiting for its fan-out: a publication
 // (pub set) or a join/leave push (push set).
 type dispatchEvent struct {
@@ -31,9 +36,15 @@ type dispatchEvent struct {
 // order they came, which keeps the per-channel order the hub relies on
 // (offsets, delta bases). A queue holds no goroutine while empty: the first
 // event starts one, which ends once the queue is drained.
+//
+// An event whose queue is idle and whose channel has at most
+// dispatchInlineMax local subscribers (small) runs on the caller's
+// goroutine instead. That keeps the order too: nothing of its channel is
+// queued, and a broker hands over one event of a channel at a time.
 type dispatcher struct {
 	queues []dispatchQueue
 	run    func(dispatchEvent)
+	small  func(channel string) bool
 }
 
 type dispatchQueue struct {
@@ -43,12 +54,12 @@ type dispatchQueue struct {
 	running bool
 }
 
-func newDispatcher(run func(dispatchEvent)) *dispatcher {
+func newDispatcher(run func(dispatchEvent), small func(channel string) bool) *dispatcher {
 	n := 4 * runtime.GOMAXPROCS(0)
 	if n > numHubShards {
 		n = numHubShards
 	}
-	d := &dispatcher{queues: make([]dispatchQueue, n), run: run}
+	d := &dispatcher{queues: make([]dispatchQueue, n), run: run, small: small}
 	for i := range d.queues {
 		d.queues[i].room.L = &d.queues[i].mu
 	}
@@ -60,6 +71,11 @@ func newDispatcher(run func(dispatchEvent)) *dispatcher {
 func (d *dispatcher) add(ev dispatchEvent) {
 	q := &d.queues[shardIndex(ev.channel)%len(d.queues)]
 	q.mu.Lock()
+	if !q.running && d.small != nil && d.small(ev.channel) {
+		q.mu.Unlock()
+		d.run(ev)
+		return
+	}
 	for len(q.events) >= dispatchQueueMax {
 		q.room.Wait()
 	}

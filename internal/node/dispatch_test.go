@@ -9,9 +9,22 @@ import (
 )
 
 // Events of one channel leave the dispatcher in the order they were added,
-// whatever the number of producers and channels.
+// whatever the number of producers and channels, also when some of them
+// run on the producer's goroutine (small channels, idle queue).
 func TestDispatcherKeepsPerChannelOrder(t *testing.T) {
 	t.Parallel()
+	for name, small := range map[string]func(string) bool{
+		"queued": nil,
+		"mixed":  func(ch string) bool { return len(ch)%2 == 0 },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testDispatcherOrder(t, small)
+		})
+	}
+}
+
+func testDispatcherOrder(t *testing.T, small func(string) bool) {
 	const channels, perChannel = 50, 400
 	var mu sync.Mutex
 	got := map[string][]uint64{}
@@ -22,7 +35,7 @@ func TestDispatcherKeepsPerChannelOrder(t *testing.T) {
 		got[ev.channel] = append(got[ev.channel], ev.pub.Offset)
 		mu.Unlock()
 		done.Done()
-	})
+	}, small)
 	var producers sync.WaitGroup
 	for c := range channels {
 		producers.Add(1)
@@ -63,7 +76,7 @@ func TestDispatcherBoundsQueueAndEndsIdle(t *testing.T) {
 			<-release
 		}
 		ran.Done()
-	})
+	}, nil)
 	// The first event holds the drain; the next dispatchQueueMax fill the
 	// queue; the last one must wait for room.
 	d.add(dispatchEvent{channel: "c", pub: &Publication{Offset: 1}})
@@ -94,5 +107,51 @@ func TestDispatcherBoundsQueueAndEndsIdle(t *testing.T) {
 	}
 	if n := runtime.NumGoroutine(); n > before {
 		t.Fatalf("%d goroutines after draining, want at most %d (the drain goroutine ended)", n, before)
+	}
+}
+
+// A small channel's event runs on the caller's goroutine when its queue is
+// idle, and is queued behind the events already waiting otherwise.
+func TestDispatcherRunsSmallFanOutInline(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	running := make(chan struct{})
+	ran := make(chan string, 4)
+	d := newDispatcher(func(ev dispatchEvent) {
+		if ev.channel == "big" {
+			close(running)
+			<-release
+		}
+		ran <- ev.channel
+	}, func(ch string) bool { return ch != "big" })
+	d.add(dispatchEvent{channel: "small", pub: &Publication{}})
+	select {
+	case ch := <-ran:
+		if ch != "small" {
+			t.Fatalf("ran %q, want small", ch)
+		}
+	default:
+		t.Fatal("a small event on an idle queue was not run before add returned")
+	}
+	// Single queue: make both channels share it.
+	d.queues = d.queues[:1]
+	d.add(dispatchEvent{channel: "big", pub: &Publication{}})
+	<-running
+	d.add(dispatchEvent{channel: "small", pub: &Publication{}})
+	select {
+	case ch := <-ran:
+		t.Fatalf("ran %q while the queue was busy, want it queued", ch)
+	default:
+	}
+	close(release)
+	for _, want := range []string{"big", "small"} {
+		select {
+		case ch := <-ran:
+			if ch != want {
+				t.Fatalf("ran %q, want %q", ch, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%q not run", want)
+		}
 	}
 }

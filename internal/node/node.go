@@ -113,7 +113,9 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 		n.presence, _ = opts.Broker.(PresenceManager)
 	}
 	n.pinger = newPinger(cfg.PingInterval, cfg.PongTimeout)
-	n.dispatch = newDispatcher(n.fanOut)
+	n.dispatch = newDispatcher(n.fanOut, func(channel string) bool {
+		return n.hub.numSubscribers(channel) <= dispatchInlineMax
+	})
 	return n, nil
 }
 
