@@ -46,8 +46,17 @@ const (
 // connections, writes the summary so far with "interrupted":true and
 // returns ctx.Err(). Failed connections and publish calls are counted in
 // the summary; only a run in which no connection could be set up returns an
-// error (after writing its line).
+// error (after writing its line), and so does a run whose publisher process
+// (Options.PublisherProcess) failed.
+//
+// Started with the hidden --publisher-child flag, Run is instead the
+// publisher process of another Run: it connects nothing, makes that run's
+// publish calls and writes their counts and latencies to out as one JSON
+// line, returning a zero Summary.
 func Run(ctx context.Context, opts Options, out io.Writer) (Summary, error) {
+	if opts.publisherChild != "" {
+		return Summary{}, runPublisherChild(ctx, opts.publisherChild, opts.Logger, out)
+	}
 	o, err := opts.normalized()
 	if err != nil {
 		return Summary{}, err
@@ -142,13 +151,18 @@ var portRE = regexp.MustCompile(`(\d+\.\d+\.\d+\.\d+|\]):\d+`)
 // Ports are blanked out so that the same failure on many connections
 // counts as one kind.
 func (r *runner) noteError(what string, err error) {
-	key := what + ": " + portRE.ReplaceAllString(err.Error(), "$1:*")
+	r.addErrors(what+": "+portRE.ReplaceAllString(err.Error(), "$1:*"), 1)
+}
+
+// addErrors counts n errors of kind key (as noteError makes it), keeping
+// maxErrorKinds distinct kinds.
+func (r *runner) addErrors(key string, n int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.errs[key]; !ok && len(r.errs) >= maxErrorKinds-1 {
 		key = "(other errors)"
 	}
-	r.errs[key]++
+	r.errs[key] += n
 }
 
 // serverCPU reads the server's CPU time; ok is false without a PID or when
@@ -186,7 +200,7 @@ func (r *runner) run(ctx context.Context, pub publisher, sum *Summary) error {
 	case ScenarioIdle:
 		r.idlePhase(ctx, sum, rss0, rssOK)
 	case ScenarioFanout, ScenarioChannels, ScenarioBurst:
-		r.deliveryPhase(ctx, pub, sum)
+		return r.deliveryPhase(ctx, pub, sum)
 	}
 	return nil
 }
@@ -289,8 +303,166 @@ func (r *runner) idlePhase(ctx context.Context, sum *Summary, rss0 int64, rss0OK
 }
 
 // deliveryPhase publishes for Duration (paced at Rate, or as fast as
-// Publishers callers can in burst), then drains.
-func (r *runner) deliveryPhase(ctx context.Context, pub publisher, sum *Summary) {
+// Publishers callers can in burst), from this process or from a publisher
+// process, then drains. It returns an error when the publisher process
+// failed; the summary notes it too.
+func (r *runner) deliveryPhase(ctx context.Context, pub publisher, sum *Summary) error {
+	o := &r.o
+	counts := newPublishCounts(o.Channels)
+	r.received.Store(0)
+	r.log.Info("publishing", "scenario", o.Scenario, "via", o.PublishVia, "to", pub.target(),
+		"channels", o.Channels, "rate", o.Rate, "duration", o.Duration, "publishers", o.Publishers,
+		"publisher_process", o.PublisherProcess)
+	stop := r.progress("publishing", func() []any {
+		if o.PublisherProcess {
+			return []any{"received", r.received.Load()}
+		}
+		published := counts.published()
+		return []any{"published", sumOf(published), "received", r.received.Load(), "expected", r.expected(published)}
+	})
+
+	cpu0, cpuOK := r.serverCPU()
+	var res publishResult
+	var procErr error
+	if o.PublisherProcess {
+		if res, procErr = r.runPublisherProcess(ctx); procErr != nil {
+			r.noteError("publisher process", procErr)
+			procErr = fmt.Errorf("bench: publisher process: %w", procErr)
+		}
+	} else {
+		res = r.publishLoop(ctx, pub, counts)
+	}
+	publications := sumOf(res.Published)
+	expected := r.expected(res.Published)
+	publishTime := time.Duration(res.Nanos)
+
+	// Drain: wait for deliveries still in flight.
+	drainEnd := time.Now().Add(o.Drain)
+	for r.received.Load() < expected && time.Now().Before(drainEnd) && sleepCtx(ctx, drainPoll) {
+	}
+	cpu1, cpuOK1 := r.serverCPU()
+	stop()
+
+	received := r.received.Load()
+	st := &DeliveryStats{
+		Via:              o.PublishVia,
+		PublisherProcess: o.PublisherProcess,
+		Channels:         o.Channels,
+		PayloadBytes:     o.PayloadSize,
+		Publishers:       o.Publishers,
+		PublishSeconds:   round3(publishTime.Seconds()),
+		Publications:     publications,
+		PublishErrors:    res.Errors,
+		Expected:         expected,
+		Received:         received,
+		Loss:             expected - received,
+		LatencyP50Ms:     ms(r.latency.Quantile(0.50)),
+		LatencyP95Ms:     ms(r.latency.Quantile(0.95)),
+		LatencyP99Ms:     ms(r.latency.Quantile(0.99)),
+		LatencyMaxMs:     ms(r.latency.Max()),
+		PublishP50Ms:     ms(time.Duration(res.P50)),
+		PublishP99Ms:     ms(time.Duration(res.P99)),
+		PublishMaxMs:     ms(time.Duration(res.Max)),
+	}
+	if o.Scenario != ScenarioBurst {
+		st.TargetRate = o.Rate
+	}
+	if publishTime > 0 {
+		st.PublishRate = round3(float64(publications) / publishTime.Seconds())
+	}
+	if last := r.lastDelivery.Load(); received > 0 && res.Start > 0 && last > res.Start {
+		st.DeliveriesPerSecond = round3(float64(received) / time.Duration(last-res.Start).Seconds())
+	}
+	if cpuOK && cpuOK1 {
+		cpu := (cpu1 - cpu0).Seconds()
+		st.ServerCPUSeconds = ptr(round3(cpu))
+		if received > 0 {
+			st.ServerCPUSecondsPerMillion = ptr(round3(cpu * 1e6 / float64(received)))
+		}
+		if publications > 0 {
+			st.ServerCPUMillisPerPublish = ptr(round3(cpu * 1e3 / float64(publications)))
+		}
+	}
+	if n := r.foreign.Load(); n > 0 {
+		r.noteError("publications", fmt.Errorf("%d without a bench payload", n))
+	}
+	sum.Delivery = st
+	return procErr
+}
+
+// expected is the number of deliveries that published (successful publish
+// calls per channel index) should make: each reaches every established
+// subscriber of its channel.
+func (r *runner) expected(published []int64) int64 {
+	var n int64
+	for ch, p := range published {
+		if ch < len(r.subs) {
+			n += p * r.subs[ch]
+		}
+	}
+	return n
+}
+
+func sumOf(v []int64) int64 {
+	var n int64
+	for _, x := range v {
+		n += x
+	}
+	return n
+}
+
+// publishCounts are the counters of one publish loop, updated while it
+// runs.
+type publishCounts struct {
+	perChannel []atomic.Int64 // successful calls per channel index
+	errors     atomic.Int64   // failed calls, not counting those cut by ctx
+	latency    histogram      // durations of the successful calls
+}
+
+func newPublishCounts(channels int) *publishCounts {
+	return &publishCounts{perChannel: make([]atomic.Int64, channels)}
+}
+
+// published returns the successful calls per channel index so far.
+func (c *publishCounts) published() []int64 {
+	p := make([]int64, len(c.perChannel))
+	for i := range c.perChannel {
+		p[i] = c.perChannel[i].Load()
+	}
+	return p
+}
+
+// publishResult sums up one publish loop. A publisher process writes it to
+// its parent as one JSON line.
+type publishResult struct {
+	// Start is when the loop began, in unix nanoseconds; Nanos is the time
+	// from then to the end of the last publish call.
+	Start int64 `json:"start_unix_ns"`
+	Nanos int64 `json:"publish_ns"`
+	// Published counts the successful publish calls per channel index
+	// (channel <prefix><index>), so that the expected deliveries are
+	// Σ Published[ch] × subscribers of ch.
+	Published []int64 `json:"published"`
+	// Errors counts the failed calls. ErrorKinds samples them with their
+	// counts, keyed as noteError keys them; only a publisher process fills
+	// it in (in process they go to the runner's errors directly).
+	Errors     int64          `json:"publish_errors"`
+	ErrorKinds map[string]int `json:"error_kinds,omitempty"`
+	// P50, P99 and Max are publish-call durations in nanoseconds.
+	P50 int64 `json:"publish_p50_ns"`
+	P99 int64 `json:"publish_p99_ns"`
+	Max int64 `json:"publish_max_ns"`
+	// Interrupted is set when ctx ended the loop early.
+	Interrupted bool `json:"interrupted,omitempty"`
+}
+
+// publishLoop makes the publish calls of a delivery phase through pub and
+// counts them in c: Rate a second until Rate×Duration calls have started
+// (paced; a run that falls publishGrace behind its schedule stops early), or
+// as fast as Publishers concurrent callers can until Duration has passed
+// (burst). Publication k goes to channel k mod Channels and carries the
+// start time of its call. Failed calls are noted with noteError.
+func (r *runner) publishLoop(ctx context.Context, pub publisher, c *publishCounts) publishResult {
 	o := &r.o
 	burst := o.Scenario == ScenarioBurst
 	names := make([]string, o.Channels)
@@ -303,16 +475,7 @@ func (r *runner) deliveryPhase(ctx context.Context, pub publisher, sum *Summary)
 		interval = 1e9 / o.Rate
 	}
 
-	pubHist := &histogram{}
-	var seq, published, pubErrors, expected atomic.Int64
-	r.received.Store(0)
-	r.log.Info("publishing", "scenario", o.Scenario, "via", o.PublishVia, "to", pub.target(),
-		"channels", o.Channels, "rate", o.Rate, "duration", o.Duration, "publishers", o.Publishers)
-	stop := r.progress("publishing", func() []any {
-		return []any{"published", published.Load(), "received", r.received.Load(), "expected", expected.Load()}
-	})
-
-	cpu0, cpuOK := r.serverCPU()
+	var seq atomic.Int64
 	start := time.Now()
 	end := start.Add(o.Duration)
 	hardStop := end.Add(publishGrace) // a paced run that falls behind stops here
@@ -342,68 +505,27 @@ func (r *runner) deliveryPhase(ctx context.Context, pub publisher, sum *Summary)
 				var err error
 				if buf, err = pub.publish(ctx, buf, names[ch], t.UnixNano(), k); err != nil {
 					if ctx.Err() == nil {
-						pubErrors.Add(1)
+						c.errors.Add(1)
 						r.noteError("publish", err)
 					}
 					continue
 				}
-				pubHist.Record(time.Since(t))
-				published.Add(1)
-				expected.Add(r.subs[ch])
+				c.latency.Record(time.Since(t))
+				c.perChannel[ch].Add(1)
 			}
 		})
 	}
 	wg.Wait()
-	publishTime := time.Since(start)
-
-	// Drain: wait for deliveries still in flight.
-	drainEnd := time.Now().Add(o.Drain)
-	for r.received.Load() < expected.Load() && time.Now().Before(drainEnd) && sleepCtx(ctx, drainPoll) {
+	return publishResult{
+		Start:       start.UnixNano(),
+		Nanos:       int64(time.Since(start)),
+		Published:   c.published(),
+		Errors:      c.errors.Load(),
+		P50:         int64(c.latency.Quantile(0.50)),
+		P99:         int64(c.latency.Quantile(0.99)),
+		Max:         int64(c.latency.Max()),
+		Interrupted: ctx.Err() != nil,
 	}
-	cpu1, cpuOK1 := r.serverCPU()
-	stop()
-
-	received := r.received.Load()
-	st := &DeliveryStats{
-		Via:            o.PublishVia,
-		Channels:       o.Channels,
-		PayloadBytes:   o.PayloadSize,
-		Publishers:     o.Publishers,
-		PublishSeconds: round3(publishTime.Seconds()),
-		Publications:   published.Load(),
-		PublishErrors:  pubErrors.Load(),
-		PublishRate:    round3(float64(published.Load()) / publishTime.Seconds()),
-		Expected:       expected.Load(),
-		Received:       received,
-		Loss:           expected.Load() - received,
-		LatencyP50Ms:   ms(r.latency.Quantile(0.50)),
-		LatencyP95Ms:   ms(r.latency.Quantile(0.95)),
-		LatencyP99Ms:   ms(r.latency.Quantile(0.99)),
-		LatencyMaxMs:   ms(r.latency.Max()),
-		PublishP50Ms:   ms(pubHist.Quantile(0.50)),
-		PublishP99Ms:   ms(pubHist.Quantile(0.99)),
-		PublishMaxMs:   ms(pubHist.Max()),
-	}
-	if !burst {
-		st.TargetRate = o.Rate
-	}
-	if last := r.lastDelivery.Load(); received > 0 && last > start.UnixNano() {
-		st.DeliveriesPerSecond = round3(float64(received) / time.Duration(last-start.UnixNano()).Seconds())
-	}
-	if cpuOK && cpuOK1 {
-		cpu := (cpu1 - cpu0).Seconds()
-		st.ServerCPUSeconds = ptr(round3(cpu))
-		if received > 0 {
-			st.ServerCPUSecondsPerMillion = ptr(round3(cpu * 1e6 / float64(received)))
-		}
-		if n := published.Load(); n > 0 {
-			st.ServerCPUMillisPerPublish = ptr(round3(cpu * 1e3 / float64(n)))
-		}
-	}
-	if n := r.foreign.Load(); n > 0 {
-		r.noteError("publications", fmt.Errorf("%d without a bench payload", n))
-	}
-	sum.Delivery = st
 }
 
 // closeAll closes every connection and waits (boundedly) for the readers.

@@ -8,7 +8,11 @@
 // gRPC server API (CentrifugoApi/Publish). Each
 // publication carries a JSON object {"t":<unix nanos>,"s":<seq>,"p":"xx…"}
 // padded to the payload size, so every subscriber measures the delay from
-// the start of the publish call to its own read.
+// the start of the publish call to its own read. With
+// Options.PublisherProcess the publish calls are made from a child process
+// of the same executable, as an application backend would make them, so
+// that their latency does not include waits behind the subscribers' reader
+// goroutines in this process's scheduler.
 //
 // Scenarios:
 //

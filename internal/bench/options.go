@@ -161,12 +161,35 @@ type Options struct {
 	// PublishTimeout bounds one publish call. Zero value: DefaultPublishTimeout.
 	PublishTimeout time.Duration
 
+	// PublisherProcess makes fanout, channels and burst publish from a
+	// child process of the running executable (os.Executable, run as
+	// "bench" with a hidden flag) instead of from goroutines of this one,
+	// the way an application backend publishes from its own process: the
+	// publish calls then do not wait behind the subscribers' reader
+	// goroutines for the scheduler, so the publish-call latency is the
+	// server's and the network's. The child makes the same publish calls
+	// (same pacing, publishers, payloads and timestamps, taken from the
+	// same machine's clock) and reports its counts and publish-call
+	// latencies to this process in one JSON line; the summary's delivery
+	// section then says "publisher_process":true. The executable must
+	// accept the arguments "bench --publisher-child=<JSON>" and call Run
+	// with the Options RegisterFlags parsed from them, as the rotor command
+	// does. Other scenarios ignore it. Zero value: publish in process.
+	PublisherProcess bool
+
 	// Logger receives progress messages. Zero value: none.
 	Logger *slog.Logger
 
 	// disablePongs makes connections ignore server pings (tests use it to
 	// check that a server does disconnect silent clients).
 	disablePongs bool
+	// publisherChild, set by the hidden --publisher-child flag, holds the
+	// JSON childOptions of a publisher process: Run then only publishes
+	// and writes a publishResult line (see runPublisherChild).
+	publisherChild string
+	// publisherExe replaces os.Executable() as the publisher process
+	// program (tests use it to make the child fail).
+	publisherExe string
 }
 
 // DefaultOptions returns the defaults RegisterFlags shows. Fields whose
@@ -188,7 +211,8 @@ func DefaultOptions() Options {
 }
 
 // RegisterFlags binds o's fields to flags on fs, with the defaults of
-// DefaultOptions. Logger has no flag.
+// DefaultOptions. Logger has no flag. It also adds the hidden flag that a
+// publisher process (Options.PublisherProcess) is started with.
 func RegisterFlags(fs *pflag.FlagSet, o *Options) {
 	d := DefaultOptions()
 	fs.StringVar(&o.Scenario, "scenario", "", "scenario: "+strings.Join(Scenarios, ", "))
@@ -214,6 +238,10 @@ func RegisterFlags(fs *pflag.FlagSet, o *Options) {
 	fs.StringSliceVar(&o.SourceIPs, "source-ips", nil, "local addresses to dial from in turn (e.g. 127.0.0.2,127.0.0.3)")
 	fs.DurationVar(&o.ConnectTimeout, "connect-timeout", d.ConnectTimeout, "bound on one connection's setup")
 	fs.DurationVar(&o.PublishTimeout, "publish-timeout", d.PublishTimeout, "bound on one publish call")
+	fs.BoolVar(&o.PublisherProcess, "publisher-process", false,
+		"publish from a child process of this executable, so that publish calls do not share a scheduler with the subscribers")
+	fs.StringVar(&o.publisherChild, publisherChildFlag, "", "internal: run as the publisher process of another bench (JSON options)")
+	_ = fs.MarkHidden(publisherChildFlag)
 }
 
 // normalized returns o with defaults filled in, or every problem found.

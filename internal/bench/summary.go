@@ -79,10 +79,14 @@ type IdleStats struct {
 // and the drain that follows it.
 type DeliveryStats struct {
 	// Via is the server API transport publications went through.
-	Via          string `json:"via"`
-	Channels     int    `json:"channels"`
-	PayloadBytes int    `json:"payload_bytes"`
-	Publishers   int    `json:"publishers"`
+	Via string `json:"via"`
+	// PublisherProcess is set when the publish calls were made from a
+	// child process (Options.PublisherProcess) rather than from the
+	// process that reads the deliveries; Publish* then measure them there.
+	PublisherProcess bool `json:"publisher_process,omitempty"`
+	Channels         int  `json:"channels"`
+	PayloadBytes     int  `json:"payload_bytes"`
+	Publishers       int  `json:"publishers"`
 	// TargetRate is the publication rate asked for (0 in burst).
 	TargetRate float64 `json:"target_rate"`
 	// PublishSeconds is the time from the first publish call to the end of

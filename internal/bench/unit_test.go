@@ -187,6 +187,7 @@ func TestRegisterFlags(t *testing.T) {
 		"--scenario=fanout", "--url=ws://10.0.0.1:9000/connection/websocket", "--api-key=k",
 		"--token-secret=s", "--protocol=protobuf", "--connections=500", "--rate=250", "--payload=200",
 		"--duration=5s", "--publishers=16", "--in-flight=32", "--pid=42", "--source-ips=127.0.0.2,127.0.0.3",
+		"--publisher-process",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -203,7 +204,13 @@ func TestRegisterFlags(t *testing.T) {
 		o.PayloadSize != want.PayloadSize || o.Duration != want.Duration || o.Publishers != want.Publishers ||
 		o.InFlight != want.InFlight || o.ServerPID != want.ServerPID || !slices.Equal(o.SourceIPs, want.SourceIPs) ||
 		o.PublishVia != want.PublishVia || o.ChannelPrefix != want.ChannelPrefix || o.Drain != want.Drain ||
-		o.ConnectTimeout != want.ConnectTimeout || o.PublishTimeout != want.PublishTimeout {
+		o.ConnectTimeout != want.ConnectTimeout || o.PublishTimeout != want.PublishTimeout || !o.PublisherProcess {
 		t.Fatalf("parsed\n%+v\nwant\n%+v", o, want)
+	}
+	if f := fs.Lookup(publisherChildFlag); f == nil || !f.Hidden || o.publisherChild != "" {
+		t.Fatalf("hidden flag %s: %+v", publisherChildFlag, f)
+	}
+	if err := fs.Parse([]string{"--" + publisherChildFlag + `={"scenario":"fanout"}`}); err != nil || o.publisherChild != `{"scenario":"fanout"}` {
+		t.Fatalf("--%s: %v, %q", publisherChildFlag, err, o.publisherChild)
 	}
 }

@@ -17,7 +17,9 @@ func (e *env) benchCommand() *cobra.Command {
 over WebSocket, JSON or Protobuf), publish through its HTTP or gRPC API, and
 print one JSON line with connections, connect time, deliveries, loss and
 latency percentiles. With --pid, the server's CPU time and memory are read
-from /proc. Scenarios: connect, idle, fanout, channels, burst.`,
+from /proc. With --publisher-process, publish calls are made from a child
+process of this executable, as an application backend would make them.
+Scenarios: connect, idle, fanout, channels, burst.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.Logger = slog.New(slog.NewTextHandler(e.stderr, nil))

@@ -3,11 +3,15 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -371,5 +375,51 @@ func TestTokens(t *testing.T) {
 	r = runCLI(t, nil, "gentoken", "-u", "42", "-t", "-5", "-c", path)
 	if r.code != 1 || !strings.Contains(r.stderr, "--ttl") {
 		t.Fatalf("negative ttl: exit %d: %q", r.code, r.stderr)
+	}
+}
+
+func TestBenchHelpHidesPublisherChild(t *testing.T) {
+	t.Parallel()
+	r := runCLI(t, nil, "bench", "--help")
+	if r.code != 0 || !strings.Contains(r.stdout, "--publisher-process") || strings.Contains(r.stdout, "publisher-child") {
+		t.Fatalf("exit %d: %s", r.code, r.stdout)
+	}
+}
+
+// TestBenchPublisherChild runs bench as the publisher process of another
+// bench: it publishes to the API it is given and prints one JSON line.
+func TestBenchPublisherChild(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int64
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/publish" || r.Header.Get("X-API-Key") != "k" {
+			http.Error(w, "unexpected request", http.StatusBadRequest)
+			return
+		}
+		calls.Add(1)
+		_, _ = w.Write([]byte(`{"result":{}}`))
+	}))
+	defer api.Close()
+	spec := `{"scenario":"channels","connections":4,"channels":2,"rate":40,"duration":250000000,` +
+		`"api_url":"` + api.URL + `/api","api_key":"k","publish_via":"http"}`
+	r := runCLI(t, nil, "bench", "--publisher-child="+spec)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	var line struct {
+		Published []int64 `json:"published"`
+		Errors    int64   `json:"publish_errors"`
+		P50       int64   `json:"publish_p50_ns"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &line); err != nil || strings.Count(r.stdout, "\n") != 1 {
+		t.Fatalf("output %q: %v", r.stdout, err)
+	}
+	if !reflect.DeepEqual(line.Published, []int64{5, 5}) || line.Errors != 0 || line.P50 <= 0 || calls.Load() != 10 {
+		t.Fatalf("line %+v after %d calls: %s", line, calls.Load(), r.stdout)
+	}
+
+	r = runCLI(t, nil, "bench", `--publisher-child={"scenario":`)
+	if r.code != 1 || !strings.Contains(r.stderr, "--publisher-child") || r.stdout != "" {
+		t.Fatalf("bad spec: exit %d: %q %q", r.code, r.stdout, r.stderr)
 	}
 }
