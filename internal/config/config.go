@@ -186,6 +186,9 @@ type Config struct {
 	WebsocketWriteBufferSize    int           `koanf:"websocket_write_buffer_size"`
 	WebsocketUseWriteBufferPool bool          `koanf:"websocket_use_write_buffer_pool"`
 	WebsocketDisable            bool          `koanf:"websocket_disable"`
+	// WebsocketEngine is what reads client connections: "epoll" (no
+	// goroutine per idle connection on Linux) or "gorilla".
+	WebsocketEngine string `koanf:"websocket_engine"`
 }
 
 // ChannelOptions are the per-namespace channel options. At top level they
@@ -306,5 +309,6 @@ func Defaults() Config {
 
 		WebsocketWriteTimeout:     time.Second,
 		WebsocketMessageSizeLimit: 65536,
+		WebsocketEngine:           "epoll",
 	}
 }

@@ -534,4 +534,5 @@ func (v *validator) websocket(c *Config) {
 	if c.WebsocketMessageSizeLimit <= 0 {
 		v.add("websocket_message_size_limit", "%d must be greater than 0 (default 65536 bytes)", c.WebsocketMessageSizeLimit)
 	}
+	v.oneOf("websocket_engine", c.WebsocketEngine, "epoll", "gorilla")
 }

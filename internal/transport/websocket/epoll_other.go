@@ -1,0 +1,21 @@
+//go:build !linux
+
+package websocket
+
+// pollState is empty: without epoll each connection is read by a
+// goroutine of its own.
+type pollState struct{}
+
+// describe says how the engine reads connections, for the start log.
+func (e *epollEngine) describe() string {
+	return "one goroutine per connection (no epoll on this system)"
+}
+
+// preparePoll does nothing without epoll.
+func (c *conn) preparePoll() {}
+
+// startReading reads the connection on a goroutine of its own.
+func (c *conn) startReading() { go c.readLoop() }
+
+// unregister does nothing without epoll.
+func (c *conn) unregister() {}
