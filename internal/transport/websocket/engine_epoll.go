@@ -126,8 +126,8 @@ type conn struct {
 	closeSent bool
 	// closed is set by the first Close.
 	closed bool
-	// deadline tells that a write deadline is set on nc.
-	deadline bool
+	// deadlineAt is the write deadline set on nc; zero when none is.
+	deadlineAt time.Time
 	// closeTimer finishes the connection closeWait after the server closed
 	// it, when the peer does not answer.
 	closeTimer *time.Timer
@@ -160,7 +160,8 @@ func (c *conn) Protocol() protocol.Type {
 }
 
 // Write implements node.Transport: frame goes out as one final text (JSON)
-// or binary (Protobuf) frame, under the websocket_write_timeout deadline.
+// or binary (Protobuf) frame, under a write deadline between half and all
+// of websocket_write_timeout away.
 // A failed write leaves the stream unusable: the connection is dropped
 // closeWait later at the latest.
 func (c *conn) Write(frame []byte) error {
@@ -174,11 +175,15 @@ func (c *conn) Write(frame []byte) error {
 		return errCloseSent
 	}
 	if t := c.h.timeout; t > 0 {
-		_ = c.nc.SetWriteDeadline(time.Now().Add(t))
-		c.deadline = true
-	} else if c.deadline {
-		_ = c.nc.SetWriteDeadline(time.Time{})
-		c.deadline = false
+		// Move the deadline only when less than half the timeout is left:
+		// a connection written to often then sets it about twice per
+		// timeout rather than before every frame, and each write is still
+		// bounded by at least half the timeout.
+		if now := time.Now(); c.deadlineAt.Sub(now) < t/2 {
+			c.setDeadlineLocked(now.Add(t))
+		}
+	} else if !c.deadlineAt.IsZero() {
+		c.setDeadlineLocked(time.Time{})
 	}
 	err := c.writeFrameLocked(op, frame)
 	if err != nil {
@@ -218,9 +223,14 @@ func (c *conn) writeControlLocked(op ws.OpCode, payload []byte) error {
 	if op == ws.OpClose {
 		c.closeSent = true
 	}
-	_ = c.nc.SetWriteDeadline(time.Now().Add(closeWait))
-	c.deadline = true
+	c.setDeadlineLocked(time.Now().Add(closeWait))
 	return c.writeFrameLocked(op, payload)
+}
+
+// setDeadlineLocked sets the write deadline of nc (none when t is zero).
+func (c *conn) setDeadlineLocked(t time.Time) {
+	c.deadlineAt = t
+	_ = c.nc.SetWriteDeadline(t)
 }
 
 // writeFrameLocked writes one unmasked final frame with one system call.
