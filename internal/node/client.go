@@ -82,7 +82,7 @@ func (n *Node) NewClient(t Transport, opts ClientOptions) (*Client, error) {
 		t:       t,
 		proto:   t.Protocol(),
 		id:      uuid.NewString(),
-		headers: opts.Headers,
+		headers: n.keptHeaders(opts.Headers),
 		subs:    make(map[string]*clientSub),
 		closed:  make(chan struct{}),
 	}

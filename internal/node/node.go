@@ -34,7 +34,9 @@ type Node struct {
 	proxy    Proxy
 	hub      *hub
 	dispatch *dispatcher
-	pinger   *pinger
+	// fwdHeaders are the request headers a client keeps for proxies.
+	fwdHeaders []string
+	pinger     *pinger
 
 	uid       string
 	name      string
@@ -113,6 +115,7 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 		n.presence, _ = opts.Broker.(PresenceManager)
 	}
 	n.pinger = newPinger(cfg.PingInterval, cfg.PongTimeout)
+	n.fwdHeaders = forwardedHeaders(cfg)
 	n.dispatch = newDispatcher(n.fanOut, func(channel string) bool {
 		return n.hub.numSubscribers(channel) <= dispatchInlineMax
 	})

@@ -3,6 +3,9 @@ package node
 import (
 	"context"
 	"net/http"
+	"slices"
+
+	"github.com/rotorhq/rotor/internal/config"
 )
 
 // Proxy asks the application backend to decide about client actions. Each
@@ -135,4 +138,42 @@ type ProxySubRefreshResult struct {
 	Expired  bool
 	ExpireAt int64
 	Info     []byte
+}
+
+// forwardedHeaders lists, canonicalised, the request headers some proxy
+// forwards: proxy_http_headers and proxy_grpc_metadata, and the
+// http_headers and grpc_metadata of the named proxies.
+func forwardedHeaders(cfg *config.Config) []string {
+	var names []string
+	add := func(list []string) {
+		for _, name := range list {
+			name = http.CanonicalHeaderKey(name)
+			if !slices.Contains(names, name) {
+				names = append(names, name)
+			}
+		}
+	}
+	add(cfg.ProxyHTTPHeaders)
+	add(cfg.ProxyGRPCMetadata)
+	for _, p := range cfg.Proxies {
+		add(p.HTTPHeaders)
+		add(p.GRPCMetadata)
+	}
+	return names
+}
+
+// keptHeaders returns the part of a connection's request headers that a
+// proxy may forward, nil when none: a client keeps no more (the whole
+// header of a browser's request is about half a kilobyte per connection).
+func (n *Node) keptHeaders(h http.Header) http.Header {
+	var kept http.Header
+	for _, name := range n.fwdHeaders {
+		if vs := h[name]; len(vs) > 0 {
+			if kept == nil {
+				kept = make(http.Header, len(n.fwdHeaders))
+			}
+			kept[name] = vs
+		}
+	}
+	return kept
 }
