@@ -32,8 +32,14 @@ url="ws://127.0.0.1:18000/connection/websocket"
 secret="bench-only-secret"
 key="bench-only-key"
 
+# On machines with two or more processors the burst scenario runs the server
+# on processor 0 and the load tool on processor 1 (taskset), as the
+# published figures do; elsewhere both share what there is.
+server_cpus=()
+load_cpus=()
+
 start_server() {
-	./bin/rotor serve -c "$cfg" >"$out/server.log" 2>&1 &
+	"${server_cpus[@]}" ./bin/rotor serve -c "$cfg" >"$out/server.log" 2>&1 &
 	server_pid=$!
 	for _ in $(seq 100); do
 		curl -fsS http://127.0.0.1:18000/health >/dev/null 2>&1 && return 0
@@ -55,16 +61,24 @@ run() {
 	shift
 	start_server
 	log "rotor bench $name $*"
-	./bin/rotor bench --url "$url" --api-key "$key" --token-secret "$secret" --pid "$server_pid" "$@" |
+	"${load_cpus[@]}" ./bin/rotor bench --url "$url" --api-key "$key" --token-secret "$secret" --pid "$server_pid" "$@" |
 		tee "$out/$name.json"
 	stop_server
 }
 
 run connect --scenario connect --connections $((2000 * scale))
 run idle --scenario idle --connections $((2000 * scale)) --duration 15s
-run fanout --scenario fanout --connections $((1000 * scale)) --rate 100 --duration 10s
-run channels --scenario channels --connections $((5000 * scale)) --channels $((1000 * scale)) --rate 1000 --duration 10s
+# Publish calls come from a child process, as from an application backend:
+# in the load tool's own process they wait behind its subscriber readers.
+run fanout --scenario fanout --connections $((1000 * scale)) --rate 100 --duration 10s --publisher-process
+run channels --scenario channels --connections $((5000 * scale)) --channels $((1000 * scale)) --rate 1000 --duration 10s --publisher-process
+if command -v taskset >/dev/null && [[ $(nproc) -ge 2 ]]; then
+	server_cpus=(taskset -c 0)
+	load_cpus=(taskset -c 1)
+fi
 run burst --scenario burst --connections $((1000 * scale)) --duration 5s
+server_cpus=()
+load_cpus=()
 
 log "results"
 go run ./scripts/benchtable "$out"/*.json
