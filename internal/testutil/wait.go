@@ -3,44 +3,23 @@ package testutil
 import (
 	"testing"
 	"time"
+
+	"github.com/rotorhq/rotor/internal/testutil/wait"
 )
 
 // WaitTimeout is how long Receive waits for an event before failing the test.
-const WaitTimeout = 5 * time.Second
+const WaitTimeout = wait.Timeout
 
 // CheckFor calls fn every poll until it returns nil, and fails the test with
-// fn's last error if that has not happened within total. Tests use it instead
-// of sleeping for something to happen.
+// fn's last error if that has not happened within total (see wait.CheckFor).
 func CheckFor(t testing.TB, total, poll time.Duration, fn func() error) {
 	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("testutil: condition not met after %v: %v", total, err)
-		}
-		time.Sleep(poll)
-	}
+	wait.CheckFor(t, total, poll, fn)
 }
 
 // Receive returns the next value from ch, failing the test if none arrives
-// within WaitTimeout or ch is closed. what names the awaited event in the
-// failure message.
+// within WaitTimeout or ch is closed (see wait.Receive).
 func Receive[T any](t testing.TB, ch <-chan T, what string) T {
 	t.Helper()
-	timer := time.NewTimer(WaitTimeout)
-	defer timer.Stop()
-	select {
-	case v, ok := <-ch:
-		if !ok {
-			t.Fatalf("testutil: waiting for %s: channel closed", what)
-		}
-		return v
-	case <-timer.C:
-		t.Fatalf("testutil: no %s within %v", what, WaitTimeout)
-	}
-	panic("unreachable")
+	return wait.Receive(t, ch, what)
 }

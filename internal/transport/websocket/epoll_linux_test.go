@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/rotorhq/rotor/internal/testutil/wait"
 )
 
 // TestIdleConnectionsHoldNoGoroutine connects 200 clients and checks that
@@ -20,7 +22,7 @@ func TestIdleConnectionsHoldNoGoroutine(t *testing.T) {
 	for i := range conns {
 		s.connect(t, fmt.Sprint(i))
 	}
-	checkFor(t, waitTimeout, 10*time.Millisecond, func() error {
+	wait.CheckFor(t, waitTimeout, 10*time.Millisecond, func() error {
 		// The clients' side of the connections starts no goroutine either.
 		if d := runtime.NumGoroutine() - before; d > conns/10 {
 			return fmt.Errorf("%d more goroutines with %d more idle connections", d, conns)

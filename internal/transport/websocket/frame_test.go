@@ -12,6 +12,8 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/rotorhq/rotor/internal/node"
+
+	"github.com/rotorhq/rotor/internal/testutil/wait"
 )
 
 // checkAgainstGobwas parses p with parseStart/parseRest and with
@@ -140,7 +142,7 @@ func TestConsumeSplitAnywhere(t *testing.T) {
 		if !c.consume(stream[:cut]) || !c.consume(stream[cut:]) {
 			t.Fatalf("cut %d: connection finished", cut)
 		}
-		got := receive(t, replies, "replies")
+		got := wait.Receive(t, replies, "replies")
 		if !strings.Contains(got, `"id":1,"connect":{"client":`) || !strings.Contains(got, `"id":2,"subscribe":{}`) {
 			t.Fatalf("cut %d: replies %s", cut, got)
 		}

@@ -20,42 +20,12 @@ import (
 	"github.com/rotorhq/rotor/internal/broker/memory"
 	"github.com/rotorhq/rotor/internal/config"
 	"github.com/rotorhq/rotor/internal/node"
+
+	"github.com/rotorhq/rotor/internal/testutil/wait"
 )
 
 // waitTimeout bounds every wait of the tests.
-const waitTimeout = 5 * time.Second
-
-// checkFor calls fn every poll until it returns nil, and fails the test
-// with fn's last error when that has not happened within total.
-func checkFor(t *testing.T, total, poll time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %v: %v", total, err)
-		}
-		time.Sleep(poll)
-	}
-}
-
-// receive returns the next value from ch, failing the test when none
-// arrives within waitTimeout; what names the value.
-func receive[T any](t *testing.T, ch <-chan T, what string) T {
-	t.Helper()
-	timer := time.NewTimer(waitTimeout)
-	defer timer.Stop()
-	select {
-	case v := <-ch:
-		return v
-	case <-timer.C:
-		t.Fatalf("no %s within %v", what, waitTimeout)
-	}
-	panic("unreachable")
-}
+const waitTimeout = wait.Timeout
 
 // engines are the values of websocket_engine every shared test runs with.
 var engines = []string{EngineEpoll, EngineGorilla}
@@ -194,7 +164,7 @@ func (s *testServer) numClients(t *testing.T) int {
 // waitNoClients waits until the node has no connected client.
 func (s *testServer) waitNoClients(t *testing.T) {
 	t.Helper()
-	checkFor(t, waitTimeout, 10*time.Millisecond, func() error {
+	wait.CheckFor(t, waitTimeout, 10*time.Millisecond, func() error {
 		if n := s.numClients(t); n != 0 {
 			return fmt.Errorf("%d clients connected", n)
 		}
@@ -329,7 +299,7 @@ next:
 // wait waits until a record with msg and attrs was logged.
 func (r *logRecorder) wait(t *testing.T, msg string, attrs ...string) {
 	t.Helper()
-	checkFor(t, waitTimeout, 10*time.Millisecond, func() error {
+	wait.CheckFor(t, waitTimeout, 10*time.Millisecond, func() error {
 		if r.count(msg, attrs...) == 0 {
 			return fmt.Errorf("no log %q %v", msg, attrs)
 		}

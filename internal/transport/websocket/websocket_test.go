@@ -16,6 +16,8 @@ import (
 
 	"github.com/rotorhq/rotor/internal/config"
 	"github.com/rotorhq/rotor/internal/node"
+
+	"github.com/rotorhq/rotor/internal/testutil/wait"
 )
 
 func TestEngineSelection(t *testing.T) {
@@ -195,7 +197,7 @@ func TestFragmentedMessage(t *testing.T) {
 		if got := readText(t, c); !strings.Contains(got, `"id":1,"connect":{"client":`) {
 			t.Fatalf("connect reply = %s", got)
 		}
-		if got := receive(t, pongs, "pong"); got != "mid" {
+		if got := wait.Receive(t, pongs, "pong"); got != "mid" {
 			t.Fatalf("pong = %q", got)
 		}
 	})
@@ -218,7 +220,7 @@ func TestPingAnsweredWithPong(t *testing.T) {
 		// ping; reading the reply runs the pong handler.
 		writeText(t, c, s.connectCommand(t, "1"))
 		readText(t, c)
-		if got := receive(t, pongs, "pong"); got != "hello" {
+		if got := wait.Receive(t, pongs, "pong"); got != "hello" {
 			t.Fatalf("pong = %q", got)
 		}
 	})
@@ -448,7 +450,7 @@ func TestPeerVanishes(t *testing.T) {
 			_ = c.UnderlyingConn().Close()
 			s.waitNoClients(t)
 		}
-		checkFor(t, waitTimeout, 10*time.Millisecond, func() error {
+		wait.CheckFor(t, waitTimeout, 10*time.Millisecond, func() error {
 			if n := s.logs.count("client closed", "code", "3000"); n != 2 {
 				return fmt.Errorf("%d clients closed with 3000, want 2", n)
 			}
