@@ -70,8 +70,11 @@ func newDispatcher(run func(dispatchEvent), small func(channel string) bool) *di
 // the queue is full.
 func (d *dispatcher) add(ev dispatchEvent) {
 	q := &d.queues[shardIndex(ev.channel)%len(d.queues)]
+	// Asked before taking q.mu, so that the queue's lock is never held
+	// while the hub's is taken.
+	small := d.small != nil && d.small(ev.channel)
 	q.mu.Lock()
-	if !q.running && d.small != nil && d.small(ev.channel) {
+	if !q.running && small {
 		q.mu.Unlock()
 		d.run(ev)
 		return
