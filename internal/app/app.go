@@ -89,6 +89,11 @@ func (a *App) handlers() (public, internal *http.ServeMux, err error) {
 	if a.cfg.Debug {
 		mountPprof(internal)
 	}
+	if a.cfg.Prometheus {
+		if err := mountMetrics(internal, a.n); err != nil {
+			return nil, nil, err
+		}
+	}
 	if !a.cfg.APIDisable {
 		if err := mountAPI(internal, a); err != nil {
 			return nil, nil, err
