@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/rotorhq/rotor/internal/api"
+	"github.com/rotorhq/rotor/internal/config"
 )
 
 // mountAPI serves the HTTP server API on mux under api_handler_prefix.
@@ -35,16 +36,27 @@ func mountAPI(mux *http.ServeMux, a *App) error {
 	return nil
 }
 
+// grpcTLSFiles returns the certificate and key files of the gRPC API:
+// those of grpc_api_tls_cert and grpc_api_tls_key when grpc_api_tls is
+// on, none (plaintext) when it is off, whatever the two files say.
+func grpcTLSFiles(cfg *config.Config) (cert, key string) {
+	if !cfg.GRPCAPITLS {
+		return "", ""
+	}
+	return cfg.GRPCAPITLSCert, cfg.GRPCAPITLSKey
+}
+
 // startGRPC serves the gRPC server API on grpc_api_address:grpc_api_port.
 func (a *App) startGRPC() error {
 	exec, err := api.NewExecutor(a.n, api.ExecutorConfig{Logger: a.log})
 	if err != nil {
 		return fmt.Errorf("app: grpc api: %w", err)
 	}
+	cert, key := grpcTLSFiles(&a.cfg)
 	srv, err := api.NewGRPCServer(exec, api.GRPCOptions{
 		Key:        a.cfg.GRPCAPIKey,
-		TLSCert:    a.cfg.GRPCAPITLSCert,
-		TLSKey:     a.cfg.GRPCAPITLSKey,
+		TLSCert:    cert,
+		TLSKey:     key,
 		Reflection: a.cfg.GRPCAPIReflection,
 		ErrorMode:  a.cfg.GRPCAPIErrorMode,
 		Logger:     a.log,
