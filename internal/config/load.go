@@ -179,7 +179,21 @@ func Load(opts LoadOptions) (cfg Config, warnings []Warning, err error) {
 		return Config{}, nil, &LoadError{Source: "merged config", Problems: ps}
 	}
 	cfg.applyCompat()
+	warnUnserved(&cfg, warn)
 	return cfg, warnings, nil
+}
+
+// warnUnserved warns about keys Rotor reads, as Centrifugo configurations
+// carry them, but does not act on yet, so that nobody relies on them
+// unknowingly.
+func warnUnserved(cfg *Config, warn func(Warning)) {
+	if cfg.Admin {
+		warn(Warning{Source: "config", Key: "admin", Message: "true, but Rotor serves no admin web interface; the admin_* keys are ignored"})
+	}
+	if cfg.ClientConnectionRateLimit > 0 {
+		warn(Warning{Source: "config", Key: "client_connection_rate_limit",
+			Message: fmt.Sprintf("%d is not enforced by Rotor; limit new connections in front of it (for example nginx limit_req)", cfg.ClientConnectionRateLimit)})
+	}
 }
 
 // applyCompat maps legacy keys to their current meaning and fills the

@@ -561,3 +561,22 @@ func FuzzLoadJSON(f *testing.F) {
 		}
 	})
 }
+
+// Keys Rotor reads but does not act on come back as warnings naming them.
+func TestLoadWarnsAboutUnservedKeys(t *testing.T) {
+	t.Parallel()
+	_, ws := loadJSON(t, `{"admin": true, "admin_password": "p", "admin_secret": "s", "client_connection_rate_limit": 100}`)
+	got := map[string]string{}
+	for _, w := range ws {
+		got[w.Key] = w.Message
+	}
+	if !strings.Contains(got["admin"], "no admin web interface") {
+		t.Fatalf("admin warning = %q (all: %v)", got["admin"], ws)
+	}
+	if !strings.Contains(got["client_connection_rate_limit"], "100 is not enforced") {
+		t.Fatalf("client_connection_rate_limit warning = %q (all: %v)", got["client_connection_rate_limit"], ws)
+	}
+	if _, ws := loadJSON(t, `{"admin": false, "client_connection_rate_limit": 0}`); len(ws) != 0 {
+		t.Fatalf("warnings for keys left off: %v", ws)
+	}
+}
