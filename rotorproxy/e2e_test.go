@@ -17,6 +17,7 @@ import (
 
 	"github.com/rotorhq/rotor/internal/config"
 	"github.com/rotorhq/rotor/internal/testutil"
+	"github.com/rotorhq/rotor/internal/testutil/wait"
 	"github.com/rotorhq/rotor/rotorproxy"
 )
 
@@ -217,7 +218,7 @@ func runScenario(t *testing.T, b *backend, node *testutil.Server) {
 	})
 	t.Cleanup(c.Close)
 	must(t, c.Connect())
-	ev := testutil.Receive(t, connected, "connected event")
+	ev := wait.Receive(t, connected, "connected event")
 	if string(ev.Data) != `{"welcome":true}` {
 		t.Errorf("connect data = %s", ev.Data)
 	}
@@ -254,11 +255,11 @@ func runScenario(t *testing.T, b *backend, node *testutil.Server) {
 	sub.OnPublication(func(e centrifuge.PublicationEvent) { pubs <- e.Data })
 	sub.OnSubscribed(func(centrifuge.SubscribedEvent) { subscribed <- struct{}{} })
 	must(t, sub.Subscribe())
-	testutil.Receive(t, subscribed, "subscribed event")
+	wait.Receive(t, subscribed, "subscribed event")
 	if _, err := sub.Publish(ctx, []byte(`{"seat":"A1"}`)); err != nil {
 		t.Fatalf("publish: %v", err)
 	}
-	if got := testutil.Receive(t, pubs, "publication"); string(got) != `{"by":"42","seat":"A1"}` {
+	if got := wait.Receive(t, pubs, "publication"); string(got) != `{"by":"42","seat":"A1"}` {
 		t.Errorf("publication = %s", got)
 	}
 
@@ -268,13 +269,13 @@ func runScenario(t *testing.T, b *backend, node *testutil.Server) {
 	unsub := make(chan centrifuge.UnsubscribedEvent, 1)
 	denied.OnUnsubscribed(func(e centrifuge.UnsubscribedEvent) { unsub <- e })
 	must(t, denied.Subscribe())
-	if e := testutil.Receive(t, unsub, "unsubscribed event"); e.Code != 103 {
+	if e := wait.Receive(t, unsub, "unsubscribed event"); e.Code != 103 {
 		t.Errorf("refused subscription: %+v, want code 103", e)
 	}
 
 	// The connection expires a second after connect: the node asks the
 	// refresh service, which extends it.
-	if got := testutil.Receive(t, b.calls, "refresh call"); got != "refresh 42" {
+	if got := wait.Receive(t, b.calls, "refresh call"); got != "refresh 42" {
 		t.Errorf("refresh call = %q", got)
 	}
 	if got := b.stepsOf("refresh"); len(got) < 2 || got[0] != "telemetry:refresh" || got[1] != "service:refresh" {
@@ -294,7 +295,7 @@ func runScenario(t *testing.T, b *backend, node *testutil.Server) {
 	})
 	t.Cleanup(bad.Close)
 	must(t, bad.Connect())
-	if e := testutil.Receive(t, disc, "disconnected event"); e.Code != 4501 {
+	if e := wait.Receive(t, disc, "disconnected event"); e.Code != 4501 {
 		t.Errorf("refused client: %+v, want 4501", e)
 	}
 	got := b.stepsOf("connect")[before:]

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rotorhq/rotor/internal/config"
 	"github.com/rotorhq/rotor/internal/testutil"
+	"github.com/rotorhq/rotor/internal/testutil/wait"
 )
 
 // faultPublishBound is how long one API publish may take, Redis down or
@@ -151,7 +152,7 @@ func runRedisFault(t *testing.T, kill bool, after int) {
 			if err := s.Subscribe(); err != nil {
 				t.Fatalf("subscribe %s: %v", name, err)
 			}
-			ev := testutil.Receive(t, s.subscribed, "subscribed event of "+name)
+			ev := wait.Receive(t, s.subscribed, "subscribed event of "+name)
 			if !ev.Recoverable || !ev.Positioned {
 				t.Fatalf("%s: subscription is not recoverable and positioned: %+v", name, ev)
 			}
@@ -255,7 +256,7 @@ func runRedisFault(t *testing.T, kill bool, after int) {
 	t.Cleanup(stopPublisher)
 
 	// Some publications before the fault.
-	testutil.CheckFor(t, testutil.WaitTimeout, 20*time.Millisecond, func() error {
+	wait.CheckFor(t, wait.Timeout, 20*time.Millisecond, func() error {
 		for _, s := range subs {
 			if n := len(s.received()); n < 30 {
 				return fmt.Errorf("%s received %d publications before the fault", s.name, n)
@@ -271,7 +272,7 @@ func runRedisFault(t *testing.T, kill bool, after int) {
 	} else {
 		redis.Stop()
 	}
-	testutil.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+	wait.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
 		for _, srv := range nodes {
 			if code := health(srv); code != http.StatusServiceUnavailable {
 				return fmt.Errorf("/health of %s = %d while Redis is down, want 503", srv.Config.Name, code)
@@ -288,7 +289,7 @@ func runRedisFault(t *testing.T, kill bool, after int) {
 	})
 	redis.Start()
 	t.Logf("redis was down for %v", time.Since(downAt).Round(time.Millisecond))
-	testutil.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+	wait.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		for _, srv := range nodes {
 			if code := health(srv); code != http.StatusOK {
 				return fmt.Errorf("/health of %s = %d after Redis is back, want 200", srv.Config.Name, code)
@@ -301,7 +302,7 @@ func runRedisFault(t *testing.T, kill bool, after int) {
 	pmu.Lock()
 	backAt := nextSeq
 	pmu.Unlock()
-	testutil.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	wait.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		pmu.Lock()
 		defer pmu.Unlock()
 		if nextSeq < backAt+after {
@@ -388,7 +389,7 @@ func runRedisFault(t *testing.T, kill bool, after int) {
 		}
 		return nil
 	}
-	testutil.CheckFor(t, 15*time.Second, 50*time.Millisecond, func() error {
+	wait.CheckFor(t, 15*time.Second, 50*time.Millisecond, func() error {
 		var errs []error
 		for _, s := range subs {
 			errs = append(errs, check(s))

@@ -11,6 +11,7 @@ import (
 	"github.com/centrifugal/centrifuge-go"
 
 	"github.com/rotorhq/rotor/internal/testutil"
+	"github.com/rotorhq/rotor/internal/testutil/wait"
 )
 
 // tokenTTL is the lifetime of the tokens the tests connect with.
@@ -97,7 +98,7 @@ func connectAs(t *testing.T, p protocol, srv *testutil.Server, user string) (*go
 	if err := c.Connect(); err != nil {
 		t.Fatalf("connect: %v", err)
 	}
-	ev := testutil.Receive(t, c.connected, "connected event of "+user)
+	ev := wait.Receive(t, c.connected, "connected event of "+user)
 	if ev.ClientID == "" {
 		t.Fatal("connected event carries an empty client id")
 	}
@@ -146,8 +147,8 @@ func (c *goClient) subscribe(channel string, cfg centrifuge.SubscriptionConfig) 
 	case <-s.subscribed:
 	case e := <-s.unsubscribed:
 		c.t.Fatalf("subscribe to %q refused: unsubscribed %d %q", channel, e.Code, e.Reason)
-	case <-time.After(testutil.WaitTimeout):
-		c.t.Fatalf("no subscribed event for %q within %v", channel, testutil.WaitTimeout)
+	case <-time.After(wait.Timeout):
+		c.t.Fatalf("no subscribed event for %q within %v", channel, wait.Timeout)
 	}
 	return s
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rotorhq/rotor/internal/config"
 	"github.com/rotorhq/rotor/internal/testutil"
+	"github.com/rotorhq/rotor/internal/testutil/wait"
 )
 
 // stateConfig: namespace "doc" allows fossil deltas and recovers (history 10
@@ -42,7 +43,7 @@ func TestGoDeltaCompression(t *testing.T) {
 		for i := 1; i <= 4; i++ {
 			data := fmt.Sprintf(`{"rev":%d,"body":%s}`, i, body)
 			srv.APIResult(t, "publish", map[string]any{"channel": "doc:1", "data": jsonRaw(data), "delta": true})
-			pub := testutil.Receive(t, sub.pubs, "publication")
+			pub := wait.Receive(t, sub.pubs, "publication")
 			if err := jsonEqual(pub.Data, []byte(data)); err != nil {
 				t.Fatalf("publication %d: %v", i, err)
 			}
@@ -68,7 +69,7 @@ func TestGoTagsFilter(t *testing.T) {
 				"tags":    map[string]string{"ticker": q.ticker, "price": q.price},
 			})
 		}
-		pub := testutil.Receive(t, sub.pubs, "publication")
+		pub := wait.Receive(t, sub.pubs, "publication")
 		if pub.Tags["ticker"] != "AAPL" || pub.Tags["price"] != "150" {
 			t.Fatalf("publication passed the filter: %+v", pub)
 		}
@@ -91,7 +92,7 @@ func TestGoPersonalChannelAndAPIState(t *testing.T) {
 	if err := c.Connect(); err != nil {
 		t.Fatal(err)
 	}
-	ev := testutil.Receive(t, subscribed, "server-side subscription")
+	ev := wait.Receive(t, subscribed, "server-side subscription")
 	if ev.Channel != "user:#alice" || !ev.Recoverable {
 		t.Fatalf("server-side subscription %+v", ev)
 	}
@@ -99,7 +100,7 @@ func TestGoPersonalChannelAndAPIState(t *testing.T) {
 		srv.APIResult(t, "publish", map[string]any{"channel": "user:#alice", "data": map[string]int{"n": i}})
 	}
 	for i := 1; i <= 3; i++ {
-		if pub := testutil.Receive(t, serverPubs, "personal publication"); pub.Channel != "user:#alice" || pub.Offset != uint64(i) {
+		if pub := wait.Receive(t, serverPubs, "personal publication"); pub.Channel != "user:#alice" || pub.Offset != uint64(i) {
 			t.Fatalf("personal publication %d: %+v", i, pub)
 		}
 	}
@@ -116,7 +117,7 @@ func TestGoPersonalChannelAndAPIState(t *testing.T) {
 	}
 	other, _ := connectAs(t, protocols[1], srv, "bob")
 	other.subscribe("market:x", centrifuge.SubscriptionConfig{})
-	testutil.CheckFor(t, testutil.WaitTimeout, 20*time.Millisecond, func() error {
+	wait.CheckFor(t, wait.Timeout, 20*time.Millisecond, func() error {
 		st := srv.APIResult(t, "presence_stats", map[string]any{"channel": "market:x"})
 		if fmt.Sprint(st["num_clients"]) != "1" || fmt.Sprint(st["num_users"]) != "1" {
 			return fmt.Errorf("presence stats %v", st)

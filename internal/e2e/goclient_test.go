@@ -12,6 +12,7 @@ import (
 
 	"github.com/rotorhq/rotor/internal/config"
 	"github.com/rotorhq/rotor/internal/testutil"
+	"github.com/rotorhq/rotor/internal/testutil/wait"
 )
 
 // Error and disconnect codes of the client protocol (reference: Centrifugo
@@ -42,7 +43,7 @@ func pubSubConfig(c *config.Config) {
 
 // opContext bounds one client operation.
 func opContext(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), testutil.WaitTimeout)
+	ctx, cancel := context.WithTimeout(t.Context(), wait.Timeout)
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -58,7 +59,7 @@ func TestGoConnect(t *testing.T) {
 		if ev.ClientID == "" {
 			t.Fatal("empty client id")
 		}
-		testutil.CheckFor(t, testutil.WaitTimeout, 20*time.Millisecond, func() error {
+		wait.CheckFor(t, wait.Timeout, 20*time.Millisecond, func() error {
 			if n := apiNumClients(t, srv); n != 1 {
 				return fmt.Errorf("info reports %d clients, want 1", n)
 			}
@@ -77,7 +78,7 @@ func TestGoSubscribeReceivesAPIPublish(t *testing.T) {
 		data := map[string]any{"text": "hello", "n": 42}
 		srv.APIResult(t, "publish", map[string]any{"channel": "news", "data": data})
 
-		pub := testutil.Receive(t, sub.pubs, "publication in news")
+		pub := wait.Receive(t, sub.pubs, "publication in news")
 		want, _ := json.Marshal(data)
 		if err := jsonEqual(pub.Data, want); err != nil {
 			t.Fatalf("publication data: %v", err)
@@ -101,7 +102,7 @@ func TestGoClientPublishAllowed(t *testing.T) {
 			t.Fatalf("publish to chat:room: %v", err)
 		}
 
-		pub := testutil.Receive(t, sub.pubs, "publication in chat:room")
+		pub := wait.Receive(t, sub.pubs, "publication in chat:room")
 		if err := jsonEqual(pub.Data, data); err != nil {
 			t.Fatalf("publication data: %v", err)
 		}
@@ -135,7 +136,7 @@ func TestGoClientPublishDenied(t *testing.T) {
 		// The refused publication must not reach subscribers: the next
 		// publication in the channel is the API's.
 		srv.APIResult(t, "publish", map[string]any{"channel": "news", "data": map[string]any{"from": "api"}})
-		pub := testutil.Receive(t, sub.pubs, "publication in news")
+		pub := wait.Receive(t, sub.pubs, "publication in news")
 		if err := jsonEqual(pub.Data, []byte(`{"from":"api"}`)); err != nil {
 			t.Fatalf("first publication in news: %v", err)
 		}
@@ -157,12 +158,12 @@ func TestGoUnsubscribe(t *testing.T) {
 		if err := gone.Unsubscribe(); err != nil {
 			t.Fatalf("unsubscribe: %v", err)
 		}
-		ev := testutil.Receive(t, gone.unsubscribed, "unsubscribed event")
+		ev := wait.Receive(t, gone.unsubscribed, "unsubscribed event")
 		if ev.Code != 0 {
 			t.Fatalf("unsubscribed code: got %d (%s), want 0 (unsubscribe called)", ev.Code, ev.Reason)
 		}
 		// The server must drop the subscription, not only the SDK.
-		testutil.CheckFor(t, testutil.WaitTimeout, 20*time.Millisecond, func() error {
+		wait.CheckFor(t, wait.Timeout, 20*time.Millisecond, func() error {
 			chans := apiChannels(t, srv)
 			if _, ok := chans["gone"]; ok {
 				return fmt.Errorf("channels still lists %q: %v", "gone", chans)
@@ -177,7 +178,7 @@ func TestGoUnsubscribe(t *testing.T) {
 		srv.APIResult(t, "publish", map[string]any{"channel": "kept", "data": map[string]any{"n": 2}})
 		// Publications to one connection arrive in order: once the one in
 		// "kept" is here, one in "gone" would have been too.
-		pub := testutil.Receive(t, kept.pubs, "publication in kept")
+		pub := wait.Receive(t, kept.pubs, "publication in kept")
 		if err := jsonEqual(pub.Data, []byte(`{"n":2}`)); err != nil {
 			t.Fatalf("publication in kept: %v", err)
 		}
@@ -211,7 +212,7 @@ func TestGoBroadcast(t *testing.T) {
 			}
 		}
 		for name, s := range map[string]*goSub{"one": one, "chat:two": two} {
-			pub := testutil.Receive(t, s.pubs, "broadcast publication in "+name)
+			pub := wait.Receive(t, s.pubs, "broadcast publication in "+name)
 			if err := jsonEqual(pub.Data, []byte(`{"text":"to all"}`)); err != nil {
 				t.Fatalf("broadcast publication in %s: %v", name, err)
 			}
@@ -232,7 +233,7 @@ func TestGoAPIDisconnectTerminal(t *testing.T) {
 			"disconnect": map[string]any{"code": 4501, "reason": reason},
 		})
 
-		ev := testutil.Receive(t, alice.disconnected, "disconnected event")
+		ev := wait.Receive(t, alice.disconnected, "disconnected event")
 		if ev.Code != 4501 || ev.Reason != reason {
 			t.Fatalf("disconnected: got %d %q, want 4501 %q", ev.Code, ev.Reason, reason)
 		}
@@ -242,7 +243,7 @@ func TestGoAPIDisconnectTerminal(t *testing.T) {
 			t.Fatalf("alice state: got %q, want disconnected", got)
 		}
 		// Only alice's connection is closed.
-		testutil.CheckFor(t, testutil.WaitTimeout, 20*time.Millisecond, func() error {
+		wait.CheckFor(t, wait.Timeout, 20*time.Millisecond, func() error {
 			if n := apiNumClients(t, srv); n != 1 {
 				return fmt.Errorf("info reports %d clients, want 1 (bob)", n)
 			}
@@ -267,7 +268,7 @@ func TestGoTokenFromAnotherSecret(t *testing.T) {
 		if err := c.Connect(); err != nil {
 			t.Fatalf("connect: %v", err)
 		}
-		ev := testutil.Receive(t, c.disconnected, "disconnected event")
+		ev := wait.Receive(t, c.disconnected, "disconnected event")
 		if ev.Code != codeInvalidToken {
 			t.Fatalf("disconnected: got %d %q, want %d (invalid token)", ev.Code, ev.Reason, codeInvalidToken)
 		}
@@ -286,7 +287,7 @@ func TestGoTokenFromAnotherSecret(t *testing.T) {
 // server code arrives, and returns that code.
 func waitConnectErrorCode(t *testing.T, c *goClient) uint32 {
 	t.Helper()
-	deadline := time.NewTimer(testutil.WaitTimeout)
+	deadline := time.NewTimer(wait.Timeout)
 	defer deadline.Stop()
 	for {
 		select {
@@ -298,7 +299,7 @@ func waitConnectErrorCode(t *testing.T, c *goClient) uint32 {
 			}
 			t.Logf("client error (not a connect error with a code): %v", ev.Error)
 		case <-deadline.C:
-			t.Fatalf("no connect error within %v", testutil.WaitTimeout)
+			t.Fatalf("no connect error within %v", wait.Timeout)
 		}
 	}
 }
@@ -324,8 +325,8 @@ func TestGoExpiredToken(t *testing.T) {
 			if code := waitConnectErrorCode(t, c); code != codeTokenExpired {
 				t.Fatalf("connect error code: got %d, want %d (token expired)", code, codeTokenExpired)
 			}
-			testutil.Receive(t, refreshed, "GetToken call after the expired token")
-			ev := testutil.Receive(t, c.connected, "connected event with the refreshed token")
+			wait.Receive(t, refreshed, "GetToken call after the expired token")
+			ev := wait.Receive(t, c.connected, "connected event with the refreshed token")
 			if ev.ClientID == "" {
 				t.Fatal("empty client id")
 			}
@@ -341,7 +342,7 @@ func TestGoExpiredToken(t *testing.T) {
 				t.Fatalf("connect error code: got %d, want %d (token expired)", code, codeTokenExpired)
 			}
 			// Without a way to get a new token the SDK gives up.
-			ev := testutil.Receive(t, c.disconnected, "disconnected event")
+			ev := wait.Receive(t, c.disconnected, "disconnected event")
 			if ev.Code != codeSDKUnauthorized {
 				t.Fatalf("disconnected: got %d %q, want %d (unauthorized)", ev.Code, ev.Reason, codeSDKUnauthorized)
 			}
@@ -370,10 +371,10 @@ func expectSubscribeRefused(t *testing.T, c *goClient, channel string, cfg centr
 		}
 	case ev := <-s.subscribed:
 		t.Fatalf("subscribe to %q succeeded (%+v), want error %d", channel, ev, code)
-	case <-time.After(testutil.WaitTimeout):
-		t.Fatalf("subscribe to %q: no outcome within %v", channel, testutil.WaitTimeout)
+	case <-time.After(wait.Timeout):
+		t.Fatalf("subscribe to %q: no outcome within %v", channel, wait.Timeout)
 	}
-	ev := testutil.Receive(t, s.errs, "subscription error")
+	ev := wait.Receive(t, s.errs, "subscription error")
 	var se *centrifuge.Error
 	if !errors.As(ev.Error, &se) || se.Code != code {
 		t.Fatalf("subscription error: got %v, want server error %d", ev.Error, code)
@@ -407,7 +408,7 @@ func TestGoPrivateChannel(t *testing.T) {
 		// With a subscription token for the channel it works.
 		sub := c.subscribe("$secret", centrifuge.SubscriptionConfig{Token: srv.SubToken("alice", "$secret", tokenTTL)})
 		srv.APIResult(t, "publish", map[string]any{"channel": "$secret", "data": map[string]any{"text": "psst"}})
-		pub := testutil.Receive(t, sub.pubs, "publication in $secret")
+		pub := wait.Receive(t, sub.pubs, "publication in $secret")
 		if err := jsonEqual(pub.Data, []byte(`{"text":"psst"}`)); err != nil {
 			t.Fatalf("publication in $secret: %v", err)
 		}

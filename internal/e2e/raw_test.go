@@ -11,6 +11,7 @@ import (
 
 	"github.com/rotorhq/rotor/internal/config"
 	"github.com/rotorhq/rotor/internal/testutil"
+	"github.com/rotorhq/rotor/internal/testutil/wait"
 )
 
 // rawConn is a client speaking the JSON protocol by hand, for checks the SDKs
@@ -23,7 +24,7 @@ type rawConn struct {
 
 func dialRaw(t *testing.T, srv *testutil.Server) *rawConn {
 	t.Helper()
-	d := websocket.Dialer{HandshakeTimeout: testutil.WaitTimeout}
+	d := websocket.Dialer{HandshakeTimeout: wait.Timeout}
 	ws, resp, err := d.DialContext(t.Context(), srv.WSURL, nil)
 	if err != nil {
 		t.Fatalf("dial %s: %v", srv.WSURL, err)
@@ -39,7 +40,7 @@ func (c *rawConn) command(body string) uint32 {
 	c.t.Helper()
 	c.id++
 	frame := fmt.Sprintf(`{"id":%d,%s}`, c.id, body[1:len(body)-1])
-	if err := c.ws.SetWriteDeadline(time.Now().Add(testutil.WaitTimeout)); err != nil {
+	if err := c.ws.SetWriteDeadline(time.Now().Add(wait.Timeout)); err != nil {
 		c.t.Fatal(err)
 	}
 	if err := c.ws.WriteMessage(websocket.TextMessage, []byte(frame)); err != nil {
@@ -53,7 +54,7 @@ func (c *rawConn) command(body string) uint32 {
 func (c *rawConn) next(what string) map[string]json.RawMessage {
 	c.t.Helper()
 	for {
-		if err := c.ws.SetReadDeadline(time.Now().Add(testutil.WaitTimeout)); err != nil {
+		if err := c.ws.SetReadDeadline(time.Now().Add(wait.Timeout)); err != nil {
 			c.t.Fatal(err)
 		}
 		_, data, err := c.ws.ReadMessage()

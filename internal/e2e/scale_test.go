@@ -9,6 +9,7 @@ import (
 
 	"github.com/rotorhq/rotor/internal/config"
 	"github.com/rotorhq/rotor/internal/testutil"
+	"github.com/rotorhq/rotor/internal/testutil/wait"
 )
 
 // TestThreeNodesShareRedis runs three Rotor nodes on one real redis-server:
@@ -45,18 +46,18 @@ func TestThreeNodesShareRedis(t *testing.T) {
 
 	// A publication through node C's API reaches the subscriber on node A.
 	c.APIResult(t, "publish", map[string]any{"channel": "news", "data": map[string]any{"from": "c"}})
-	pub := testutil.Receive(t, news.pubs, "publication on node A")
+	pub := wait.Receive(t, news.pubs, "publication on node A")
 	if err := jsonEqual(pub.Data, []byte(`{"from":"c"}`)); err != nil {
 		t.Fatal(err)
 	}
 	// ...and one through node B reaches it too, in order.
 	b.APIResult(t, "publish", map[string]any{"channel": "room:1", "data": map[string]any{"n": 1}})
-	if pub := testutil.Receive(t, roomA.pubs, "room publication on node A"); jsonEqual(pub.Data, []byte(`{"n":1}`)) != nil {
+	if pub := wait.Receive(t, roomA.pubs, "room publication on node A"); jsonEqual(pub.Data, []byte(`{"n":1}`)) != nil {
 		t.Fatalf("room publication = %s", pub.Data)
 	}
 
 	// Presence of room:1, asked on node C, lists the clients of A and B.
-	testutil.CheckFor(t, testutil.WaitTimeout, 50*time.Millisecond, func() error {
+	wait.CheckFor(t, wait.Timeout, 50*time.Millisecond, func() error {
 		res := c.APIResult(t, "presence", map[string]any{"channel": "room:1"})
 		presence, _ := res["presence"].(map[string]any)
 		users := map[string]bool{}
@@ -72,7 +73,7 @@ func TestThreeNodesShareRedis(t *testing.T) {
 	})
 
 	// info on any node shows the three nodes.
-	testutil.CheckFor(t, 15*time.Second, 100*time.Millisecond, func() error {
+	wait.CheckFor(t, 15*time.Second, 100*time.Millisecond, func() error {
 		res := a.APIResult(t, "info", map[string]any{})
 		list, _ := res["nodes"].([]any)
 		if len(list) != 3 {
@@ -82,7 +83,7 @@ func TestThreeNodesShareRedis(t *testing.T) {
 	})
 
 	// channels on node C sums the subscribers of every node.
-	testutil.CheckFor(t, testutil.WaitTimeout, 50*time.Millisecond, func() error {
+	wait.CheckFor(t, wait.Timeout, 50*time.Millisecond, func() error {
 		res := c.APIResult(t, "channels", map[string]any{})
 		chans, _ := res["channels"].(map[string]any)
 		room, _ := chans["room:1"].(map[string]any)
@@ -98,7 +99,7 @@ func TestThreeNodesShareRedis(t *testing.T) {
 
 	// An API disconnect sent to node A closes bob's connection on node B.
 	a.APIResult(t, "disconnect", map[string]any{"user": "bob", "disconnect": map[string]any{"code": 4501, "reason": "moved"}})
-	ev := testutil.Receive(t, onB.disconnected, "bob disconnected")
+	ev := wait.Receive(t, onB.disconnected, "bob disconnected")
 	if ev.Code != 4501 || ev.Reason != "moved" {
 		t.Fatalf("bob disconnected with %d %q, want 4501 moved", ev.Code, ev.Reason)
 	}
@@ -127,12 +128,12 @@ func TestTwoNodesOverNATS(t *testing.T) {
 		nodes[1].APIResult(t, "publish", map[string]any{"channel": "news", "data": map[string]any{"n": i}})
 	}
 	for i := 0; i < 3; i++ {
-		pub := testutil.Receive(t, news.pubs, "publication through NATS")
+		pub := wait.Receive(t, news.pubs, "publication through NATS")
 		if err := jsonEqual(pub.Data, []byte(fmt.Sprintf(`{"n":%d}`, i))); err != nil {
 			t.Fatalf("publication %d: %v", i, err)
 		}
 	}
-	testutil.CheckFor(t, 15*time.Second, 100*time.Millisecond, func() error {
+	wait.CheckFor(t, 15*time.Second, 100*time.Millisecond, func() error {
 		res := nodes[0].APIResult(t, "info", map[string]any{})
 		if list, _ := res["nodes"].([]any); len(list) != 2 {
 			return fmt.Errorf("info = %v", res)

@@ -11,7 +11,7 @@ import (
 	"github.com/centrifugal/centrifuge-go"
 
 	"github.com/rotorhq/rotor/internal/config"
-	"github.com/rotorhq/rotor/internal/testutil"
+	"github.com/rotorhq/rotor/internal/testutil/wait"
 	"github.com/rotorhq/rotor/proxyproto"
 )
 
@@ -77,7 +77,7 @@ func (c *seedClient) connect() centrifuge.ConnectedEvent {
 	if err := c.Connect(); err != nil {
 		c.t.Fatalf("connect: %v", err)
 	}
-	ev := testutil.Receive(c.t, c.connected, "connected event")
+	ev := wait.Receive(c.t, c.connected, "connected event")
 	if ev.ClientID == "" {
 		c.t.Fatal("connected without a client id")
 	}
@@ -88,7 +88,7 @@ func (c *seedClient) connect() centrifuge.ConnectedEvent {
 // server error of its connect attempt.
 func (c *seedClient) connectError() *centrifuge.Error {
 	c.t.Helper()
-	ev := testutil.Receive(c.t, c.errs, "connect error")
+	ev := wait.Receive(c.t, c.errs, "connect error")
 	var ce centrifuge.ConnectError
 	var se *centrifuge.Error
 	if !errors.As(ev.Error, &ce) || !errors.As(ev.Error, &se) {
@@ -168,7 +168,7 @@ func TestSeedProxyTimeout(t *testing.T) {
 		t.Errorf("%d timed-out connects took %v, less than %d × proxy_connect_timeout %v", slowCalls, elapsed, slowCalls, timeout)
 	}
 	// The client keeps trying (error 100 is temporary) and gets in.
-	ev := testutil.Receive(t, c.connected, "connected event after the backend answers in time")
+	ev := wait.Receive(t, c.connected, "connected event after the backend answers in time")
 	if ev.ClientID == "" {
 		t.Fatal("connected without a client id")
 	}
@@ -181,7 +181,7 @@ func TestSeedProxyTimeout(t *testing.T) {
 		t.Errorf("backend got %d connect calls, want %d", got, slowCalls+1)
 	}
 	// Each failed call is logged with the key, the endpoint and the timeout.
-	rec := srv.Logs.waitFor(t, testutil.WaitTimeout, "proxy call failed", func(r seedLogRecord) bool {
+	rec := srv.Logs.waitFor(t, wait.Timeout, "proxy call failed", func(r seedLogRecord) bool {
 		return r.Attrs["key"] == "proxy_connect_endpoint"
 	})
 	if !strings.HasPrefix(rec.Attrs["endpoint"], "grpc://127.0.0.1:") || !strings.Contains(rec.Attrs["error"], timeout.String()) {
@@ -219,7 +219,7 @@ func TestSeedProxyBackendError(t *testing.T) {
 	if err := sub.Subscribe(); err != nil {
 		t.Fatal(err)
 	}
-	ev := testutil.Receive(t, subErrs, "subscribe error")
+	ev := wait.Receive(t, subErrs, "subscribe error")
 	var se *centrifuge.Error
 	if !errors.As(ev.Error, &se) {
 		t.Fatalf("subscribe error %T %v carries no server error", ev.Error, ev.Error)
@@ -227,7 +227,7 @@ func TestSeedProxyBackendError(t *testing.T) {
 	if se.Code != seedCodeBackendErr || se.Message != "not in this room" || se.Temporary {
 		t.Fatalf("subscribe error %d %q temporary %v, want %d %q", se.Code, se.Message, se.Temporary, seedCodeBackendErr, "not in this room")
 	}
-	u := testutil.Receive(t, unsubscribed, "unsubscribed event")
+	u := wait.Receive(t, unsubscribed, "unsubscribed event")
 	if u.Code != seedCodeBackendErr {
 		t.Errorf("unsubscribed with %d %q, want %d", u.Code, u.Reason, seedCodeBackendErr)
 	}
@@ -236,7 +236,7 @@ func TestSeedProxyBackendError(t *testing.T) {
 		t.Fatalf("backend subscribe calls %v, want one for %q by %q", subs, "room", seedUser)
 	}
 
-	ctx, cancel := context.WithTimeout(t.Context(), testutil.WaitTimeout)
+	ctx, cancel := context.WithTimeout(t.Context(), wait.Timeout)
 	defer cancel()
 	_, err = c.Publish(ctx, "room", []byte(`{"text":"hi"}`))
 	if se := seedServerErr(t, err); se.Code != 1002 || se.Message != "too loud" {
@@ -276,7 +276,7 @@ func TestSeedProxyDisconnect(t *testing.T) {
 	if err := c.Connect(); err != nil {
 		t.Fatal(err)
 	}
-	d := testutil.Receive(t, c.disconnected, "disconnected event")
+	d := wait.Receive(t, c.disconnected, "disconnected event")
 	if d.Code != seedCodeBanned || d.Reason != "banned" {
 		t.Fatalf("disconnected with %d %q, want %d %q", d.Code, d.Reason, seedCodeBanned, "banned")
 	}
@@ -327,7 +327,7 @@ func TestSeedProxyBackendRestart(t *testing.T) {
 	if st := c.State(); st != centrifuge.StateConnecting {
 		t.Fatalf("client state %q with the backend down, want connecting (retrying)", st)
 	}
-	srv.Logs.waitFor(t, testutil.WaitTimeout, "proxy call failed", func(r seedLogRecord) bool {
+	srv.Logs.waitFor(t, wait.Timeout, "proxy call failed", func(r seedLogRecord) bool {
 		return r.Attrs["key"] == "proxy_connect_endpoint" && r.Attrs["endpoint"] == "grpc://"+addr
 	})
 
@@ -350,7 +350,7 @@ func TestSeedProxyBackendRestart(t *testing.T) {
 		t.Errorf("connection made before the outage: state %q, want connected", st)
 	}
 	// The RPC proxy shares the backend connection: it works again too.
-	ctx, cancel := context.WithTimeout(t.Context(), testutil.WaitTimeout)
+	ctx, cancel := context.WithTimeout(t.Context(), wait.Timeout)
 	defer cancel()
 	res, err := early.RPC(ctx, "echo", []byte(`{"back":true}`))
 	if err != nil {

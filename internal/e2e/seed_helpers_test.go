@@ -28,6 +28,7 @@ import (
 	"github.com/rotorhq/rotor/internal/app"
 	"github.com/rotorhq/rotor/internal/config"
 	"github.com/rotorhq/rotor/internal/testutil"
+	"github.com/rotorhq/rotor/internal/testutil/wait"
 	"github.com/rotorhq/rotor/proxyproto"
 )
 
@@ -205,7 +206,7 @@ func (s *seedLogStore) find(msg string, match func(seedLogRecord) bool) []seedLo
 func (s *seedLogStore) waitFor(t *testing.T, total time.Duration, msg string, match func(seedLogRecord) bool) seedLogRecord {
 	t.Helper()
 	var rec seedLogRecord
-	testutil.CheckFor(t, total, 20*time.Millisecond, func() error {
+	wait.CheckFor(t, total, 20*time.Millisecond, func() error {
 		recs := s.find(msg, match)
 		if len(recs) == 0 {
 			return fmt.Errorf("no log record %q with the expected attributes", msg)
@@ -379,7 +380,7 @@ func (b *seedBackend) serveGRPC(t *testing.T, addr string) (string, func()) {
 	t.Helper()
 	var ln net.Listener
 	// Rebinding the port of a backend stopped a moment ago may briefly fail.
-	testutil.CheckFor(t, testutil.WaitTimeout, 20*time.Millisecond, func() error {
+	wait.CheckFor(t, wait.Timeout, 20*time.Millisecond, func() error {
 		var err error
 		ln, err = net.Listen("tcp", addr)
 		return err

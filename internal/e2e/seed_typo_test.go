@@ -8,7 +8,7 @@ import (
 
 	"github.com/centrifugal/centrifuge-go"
 
-	"github.com/rotorhq/rotor/internal/testutil"
+	"github.com/rotorhq/rotor/internal/testutil/wait"
 	"github.com/rotorhq/rotor/proxyproto"
 )
 
@@ -42,7 +42,7 @@ func TestSeedRefreshEndpointTypo(t *testing.T) {
 
 	// What serve warns about at startup (checkconfig reports it as an
 	// error): exactly the refresh endpoint.
-	ctx, cancel := context.WithTimeout(t.Context(), testutil.WaitTimeout)
+	ctx, cancel := context.WithTimeout(t.Context(), wait.Timeout)
 	defer cancel()
 	problems := cfg.CheckEndpoints(ctx)
 	if len(problems) != 1 || problems[0].Key != "proxy_refresh_endpoint" {
@@ -64,13 +64,13 @@ func TestSeedRefreshEndpointTypo(t *testing.T) {
 	if err := sub.Subscribe(); err != nil {
 		t.Fatal(err)
 	}
-	testutil.Receive(t, subscribed, "subscribed event")
-	opCtx, opCancel := context.WithTimeout(t.Context(), testutil.WaitTimeout)
+	wait.Receive(t, subscribed, "subscribed event")
+	opCtx, opCancel := context.WithTimeout(t.Context(), wait.Timeout)
 	defer opCancel()
 	if _, err := c.Publish(opCtx, "room", []byte(`{"text":"hi"}`)); err != nil {
 		t.Fatalf("publish: %v", err)
 	}
-	pub := testutil.Receive(t, pubs, "publication")
+	pub := wait.Receive(t, pubs, "publication")
 	if err := seedJSONEqual(pub.Data, []byte(`{"replaced":true}`)); err != nil {
 		t.Errorf("publication data: %v", err)
 	}
@@ -94,7 +94,7 @@ func TestSeedRefreshEndpointTypo(t *testing.T) {
 		t.Errorf("log record %s: want endpoint %q, method Refresh, level warn or above", rec, seedRefreshTypo)
 	}
 	// ...and the connection is extended rather than closed.
-	ext := srv.Logs.waitFor(t, testutil.WaitTimeout, "refresh proxy failed, connection extended", func(r seedLogRecord) bool {
+	ext := srv.Logs.waitFor(t, wait.Timeout, "refresh proxy failed, connection extended", func(r seedLogRecord) bool {
 		return r.Attrs["client"] == connected.ClientID
 	})
 	if ext.Attrs["retry_in"] != "1m0s" {
@@ -112,7 +112,7 @@ func TestSeedRefreshEndpointTypo(t *testing.T) {
 		t.Fatalf("client state %q after the failed refresh, want connected", st)
 	}
 	// The connection still works past its expiry.
-	lateCtx, lateCancel := context.WithTimeout(t.Context(), testutil.WaitTimeout)
+	lateCtx, lateCancel := context.WithTimeout(t.Context(), wait.Timeout)
 	defer lateCancel()
 	if _, err := c.RPC(lateCtx, "echo", []byte(`{"n":2}`)); err != nil {
 		t.Fatalf("rpc after the failed refresh: %v", err)

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rotorhq/rotor/internal/testutil/wait"
 )
 
 // Real Redis setups for tests: a standalone redis-server, a three-master
@@ -252,7 +254,7 @@ func StartRedisCluster(t testing.TB) *RedisCluster {
 	for _, n := range c.Nodes[1:] {
 		n.Do("CLUSTER", "MEET", "127.0.0.1", strconv.Itoa(c.Nodes[0].Port), strconv.Itoa(busPorts[0]))
 	}
-	CheckFor(t, serverStartTimeout, 50*time.Millisecond, func() error {
+	wait.CheckFor(t, serverStartTimeout, 50*time.Millisecond, func() error {
 		for _, n := range c.Nodes {
 			info, err := RedisCommand(n.Addr, "CLUSTER", "INFO")
 			if err != nil {
@@ -296,7 +298,7 @@ func StartRedisSentinel(t testing.TB) *RedisSentinel {
 		}
 		return []string{conf}
 	})
-	CheckFor(t, serverStartTimeout, 50*time.Millisecond, func() error {
+	wait.CheckFor(t, serverStartTimeout, 50*time.Millisecond, func() error {
 		addr, err := RedisCommand(rs.Sentinel.Addr, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", rs.MasterName)
 		if err != nil {
 			return err

@@ -16,6 +16,7 @@ import (
 	"github.com/rotorhq/rotor/internal/config"
 	"github.com/rotorhq/rotor/internal/node"
 	"github.com/rotorhq/rotor/internal/testutil"
+	"github.com/rotorhq/rotor/internal/testutil/wait"
 )
 
 // The NATS broker carries publications, join/leave and control messages;
@@ -139,7 +140,7 @@ func TestContract(t *testing.T) {
 			if err := b.PublishControl(ctxT(t), []byte(`{"op":"x"}`)); err != nil {
 				t.Fatal(err)
 			}
-			testutil.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+			wait.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
 				if evs := rec.Events("control", ""); len(evs) != 1 || string(evs[0].Data) != `{"op":"x"}` {
 					return fmt.Errorf("control events %v", evs)
 				}
@@ -245,7 +246,7 @@ func TestTwoNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, rec := range []*brokertest.Recorder{recA, recB} {
-		testutil.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		wait.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
 			if n := len(rec.Events("control", "")); n != 1 {
 				return fmt.Errorf("%d control messages", n)
 			}
@@ -277,7 +278,7 @@ func TestNATSRestart(t *testing.T) {
 		t.Fatalf("ping: %v", err)
 	}
 	srv.Stop()
-	testutil.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	wait.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if err := b.Ping(ctxT(t)); err == nil {
 			return errors.New("ping with NATS down succeeded")
 		}
@@ -293,7 +294,7 @@ func TestNATSRestart(t *testing.T) {
 	})
 
 	srv.Start()
-	testutil.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+	wait.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		if _, err := b.Publish(context.Background(), "news", []byte(`{"after":1}`), node.PublishOptions{}); err != nil {
 			return err
 		}

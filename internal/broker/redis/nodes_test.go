@@ -13,6 +13,7 @@ import (
 	"github.com/rotorhq/rotor/internal/config"
 	"github.com/rotorhq/rotor/internal/node"
 	"github.com/rotorhq/rotor/internal/testutil"
+	"github.com/rotorhq/rotor/internal/testutil/wait"
 )
 
 func ctxT(t *testing.T) context.Context {
@@ -95,7 +96,7 @@ func TestTwoNodes(t *testing.T) {
 				}
 			}
 			for _, rec := range []*brokertest.Recorder{recA, recB} {
-				testutil.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+				wait.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
 					if n := len(rec.Events("control", "")); n != 4 {
 						return fmt.Errorf("%d control messages", n)
 					}
@@ -197,7 +198,7 @@ func TestRedisRestart(t *testing.T) {
 	if err := e.Ping(context.Background()); err == nil {
 		t.Fatal("ping with Redis down succeeded")
 	}
-	testutil.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+	wait.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
 		if err := e.Subscribe("during"); !errors.Is(err, redis.ErrPubSubDown) {
 			return fmt.Errorf("subscribe with Redis down: %v, want ErrPubSubDown", err)
 		}
@@ -205,7 +206,7 @@ func TestRedisRestart(t *testing.T) {
 	})
 
 	srv.Start()
-	testutil.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+	wait.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		if err := e.Ping(context.Background()); err != nil {
 			return err
 		}
@@ -311,7 +312,7 @@ func TestControlWithAShardDown(t *testing.T) {
 		t.Fatalf("control with the first shard down: %v", err)
 	}
 	for _, rec := range []*brokertest.Recorder{recA, recB} {
-		testutil.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		wait.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
 			if n := len(rec.Events("control", "")); n != 1 {
 				return fmt.Errorf("%d control messages", n)
 			}
