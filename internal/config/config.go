@@ -63,6 +63,9 @@ type Config struct {
 	ClientConnectionRateLimit         int           `koanf:"client_connection_rate_limit"`
 	ClientConcurrency                 int           `koanf:"client_concurrency"`
 	ClientQueueMaxSize                int           `koanf:"client_queue_max_size"`
+	ClientWriteDelay                  time.Duration `koanf:"client_write_delay"`
+	ClientMaxMessagesInFrame          int           `koanf:"client_max_messages_in_frame"`
+	ClientReplyWithoutQueue           bool          `koanf:"client_reply_without_queue"`
 	ClientPresenceUpdateInterval      time.Duration `koanf:"client_presence_update_interval"`
 	ClientExpiredCloseDelay           time.Duration `koanf:"client_expired_close_delay"`
 	ClientExpiredSubCloseDelay        time.Duration `koanf:"client_expired_sub_close_delay"`
@@ -267,6 +270,7 @@ func Defaults() Config {
 
 		ClientChannelLimit:                128,
 		ClientQueueMaxSize:                1 << 20,
+		ClientMaxMessagesInFrame:          64,
 		ClientPresenceUpdateInterval:      27 * time.Second,
 		ClientExpiredCloseDelay:           25 * time.Second,
 		ClientExpiredSubCloseDelay:        25 * time.Second,

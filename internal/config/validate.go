@@ -173,16 +173,30 @@ func (v *validator) node(c *Config) {
 	// Keys with a stronger check of their own are skipped, so that one bad
 	// value is one problem.
 	skip := []string{"port", "internal_port", "grpc_api_port", "ping_interval",
-		"client_queue_max_size", "websocket_message_size_limit", "channel_max_length"}
+		"client_queue_max_size", "client_max_messages_in_frame", "websocket_message_size_limit",
+		"channel_max_length"}
 	for _, ev := range proxyEvents {
 		skip = append(skip, "proxy_"+ev+"_timeout")
 	}
 	v.nonNegative("", reflect.ValueOf(c).Elem(), configSchema, skip...)
 }
 
+// MaxMessagesInFrame and MaxWriteDelay bound client_max_messages_in_frame
+// and client_write_delay.
+const (
+	MaxMessagesInFrame = 1024
+	MaxWriteDelay      = time.Second
+)
+
 func (v *validator) clients(c *Config) {
 	if c.ClientQueueMaxSize <= 0 {
 		v.add("client_queue_max_size", "%d must be greater than 0; it is the most bytes queued for one client (default 1048576)", c.ClientQueueMaxSize)
+	}
+	if c.ClientMaxMessagesInFrame < 1 || c.ClientMaxMessagesInFrame > MaxMessagesInFrame {
+		v.add("client_max_messages_in_frame", "%d must be between 1 and %d; it is the most messages one frame to a client carries (default 64)", c.ClientMaxMessagesInFrame, MaxMessagesInFrame)
+	}
+	if c.ClientWriteDelay > MaxWriteDelay {
+		v.add("client_write_delay", "%s is above %s; it delays every message to every client, so keep it to tens of milliseconds (0, the default, writes at once)", c.ClientWriteDelay, MaxWriteDelay)
 	}
 	if c.PingInterval <= 0 {
 		v.add("ping_interval", "%s must be greater than 0 (default 25s)", c.PingInterval)

@@ -90,7 +90,7 @@ func (n *Node) NewClient(t Transport, opts ClientOptions) (*Client, error) {
 		c.sem = make(chan struct{}, n.cfg.ClientConcurrency)
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.w = newWriter(c.proto, n.cfg.ClientQueueMaxSize, t.Write, func(err error) {
+	c.w = newWriter(c.proto, n.writerConfig(), t.Write, func(err error) {
 		n.log.Debug("client write failed", "client", c.id, "error", err)
 		c.close(DisconnectWriteError, false)
 	})
@@ -217,7 +217,7 @@ func (c *Client) close(d Disconnect, send bool) {
 		close(c.closed)
 		c.cancel()
 
-		c.w.close()
+		c.w.close(send)
 		if wasConnected {
 			c.n.pinger.remove(c, slot)
 			c.n.hub.removeConn(c)
@@ -236,8 +236,9 @@ func (c *Client) close(d Disconnect, send bool) {
 }
 
 // send queues an encoded reply; a full queue disconnects the client (3008).
-func (c *Client) send(data []byte) bool {
-	if !c.w.enqueue(data) {
+// An urgent reply does not wait for the write delay.
+func (c *Client) send(data []byte, urgent bool) bool {
+	if !c.w.enqueue(data, urgent) {
 		if !c.isClosed() {
 			c.closeSlow()
 		}
@@ -255,7 +256,9 @@ func (c *Client) writeReply(r *protocol.Reply) bool {
 		go c.Disconnect(DisconnectServerError)
 		return false
 	}
-	return c.send(b)
+	// Replies to commands skip the write delay when
+	// client_reply_without_queue is set; pushes always wait.
+	return c.send(b, r.Push == nil && c.n.cfg.ClientReplyWithoutQueue)
 }
 
 func (c *Client) writePush(p *protocol.Push) bool {

@@ -428,3 +428,42 @@ func protoFrame(t testing.TB, cmds ...*protocol.Command) []byte {
 	}
 	return appendFrame(nil, protocol.TypeProtobuf, msgs)
 }
+
+// With a write delay far longer than the test, only what skips the delay
+// can reach the transport.
+func TestWriteDelayHoldsPushesAndReplyWithoutQueueSkipsIt(t *testing.T) {
+	t.Parallel()
+	n := testNode(t, func(c *config.Config) {
+		c.ClientWriteDelay = time.Hour
+		c.ClientReplyWithoutQueue = true
+		c.AllowSubscribeForClient = true
+	})
+	c, tr := connectWithToken(t, n, "42")
+	c.HandleFrame([]byte(`{"id":2,"subscribe":{"channel":"news"}}`))
+	if r := tr.reply(t); r.Id != 2 || r.Error != nil {
+		t.Fatalf("subscribe reply = %v", r)
+	}
+	for _, d := range []string{`{"n":1}`, `{"n":2}`} {
+		if _, err := n.Publish(t.Context(), "news", []byte(d), PublishOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, func() bool { c.w.mu.Lock(); defer c.w.mu.Unlock(); return len(c.w.queue) == 2 })
+	tr.noFrame(t, 100*time.Millisecond)
+	// A reply ends the wait, and the publications queued before it go out
+	// first, in the same frame.
+	c.HandleFrame([]byte(`{"id":3,"subscribe":{"channel":"other"}}`))
+	rs := tr.replies(t)
+	if len(rs) != 3 || rs[0].Push == nil || string(rs[0].Push.Pub.Data) != `{"n":1}` ||
+		rs[1].Push == nil || string(rs[1].Push.Pub.Data) != `{"n":2}` || rs[2].Id != 3 {
+		t.Fatalf("frame = %v", rs)
+	}
+}
+
+func TestWriteDelayHoldsReplies(t *testing.T) {
+	t.Parallel()
+	n := testNode(t, func(c *config.Config) { c.ClientWriteDelay = time.Hour })
+	_, tr := connectClient(t, n, fmt.Sprintf(`{"id":1,"connect":{"token":%q}}`, token(t, n, "42", time.Hour)))
+	// Without client_reply_without_queue the connect reply waits too.
+	tr.noFrame(t, 200*time.Millisecond)
+}

@@ -264,3 +264,12 @@ func (n *Node) removeSubscription(channel string, c *Client, sub *clientSub) boo
 	}
 	return removed
 }
+
+// writerConfig is what the configuration sets for every client's writer.
+func (n *Node) writerConfig() writerConfig {
+	return writerConfig{
+		maxSize:    n.cfg.ClientQueueMaxSize,
+		delay:      n.cfg.ClientWriteDelay,
+		maxInFrame: n.cfg.ClientMaxMessagesInFrame,
+	}
+}

@@ -10,7 +10,9 @@ import (
 	"github.com/centrifugal/protocol"
 )
 
-// maxBatch is how many queued messages one frame carries at most.
+// maxBatch is how many queued messages one frame carries by default
+// (client_max_messages_in_frame), and how many a flush takes without
+// allocating.
 const maxBatch = 64
 
 // slowWrite is how long one frame write may take before the writer counts
@@ -19,60 +21,139 @@ const maxBatch = 64
 // flushJob).
 const slowWrite = 5 * time.Millisecond
 
+// writerConfig is what the node's configuration sets for every writer.
+type writerConfig struct {
+	// maxSize bounds the queue in bytes (client_queue_max_size).
+	maxSize int
+	// delay is how long queued messages wait for more before a flush
+	// starts (client_write_delay); 0 flushes at once.
+	delay time.Duration
+	// maxInFrame is the most messages one frame carries
+	// (client_max_messages_in_frame).
+	maxInFrame int
+}
+
 // writer is a client's outgoing queue. enqueue never blocks: it appends to a
 // slice bounded in bytes and, when no flush is running, starts one. An idle
 // connection therefore holds no writer goroutine. Frames are written with no
 // lock held, and in enqueue order: only the one flush in progress (flushing)
 // takes messages from the queue.
+//
+// With a write delay, a flush that enqueue starts first waits (delayed)
+// for the delay to pass, collecting what is queued meanwhile into fewer
+// frames. Whoever ends the wait (the writer's timer, a delayed flushJob or
+// an urgent enqueue) clears delayed under mu; only that one flushes, so a
+// timer firing late finds delayed false and does nothing.
 type writer struct {
 	mu sync.Mutex
 	// queue[head:] is what waits to be written.
 	queue    [][]byte
 	head     int
 	size     int
-	maxSize  int
 	flushing bool
-	closed   bool
+	// delayed: flushing, but the flush waits for the write delay.
+	delayed bool
+	closed  bool
 	// slow is set when a frame write took longer than slowWrite.
 	slow bool
+	// timer ends the delay of flushes enqueue starts; made on first use.
+	timer *time.Timer
 
+	cfg   writerConfig
 	proto protocol.Type
 	write func(frame []byte) error
 	// onError is called (once, from the flush goroutine) when a write fails.
 	onError func(err error)
 }
 
-func newWriter(proto protocol.Type, maxSize int, write func([]byte) error, onError func(error)) *writer {
-	return &writer{proto: proto, maxSize: maxSize, write: write, onError: onError}
+func newWriter(proto protocol.Type, cfg writerConfig, write func([]byte) error, onError func(error)) *writer {
+	if cfg.maxInFrame <= 0 {
+		cfg.maxInFrame = maxBatch
+	}
+	return &writer{proto: proto, cfg: cfg, write: write, onError: onError}
 }
 
-// enqueue queues an encoded reply and starts a flush when none runs. It
-// reports false when the queue would exceed its byte bound (the caller
-// disconnects the client as slow) or the writer is closed.
-func (w *writer) enqueue(msg []byte) bool {
-	ok, start := w.enqueueNoFlush(msg)
-	if start {
-		go w.flush()
+// enqueue queues an encoded reply and starts a flush when none runs. An
+// urgent message is not held back by the write delay: it ends a delay in
+// progress, so that it goes out at once with whatever was queued before
+// it. enqueue reports false when the queue would exceed its byte bound (the
+// caller disconnects the client as slow) or the writer is closed.
+func (w *writer) enqueue(msg []byte, urgent bool) bool {
+	w.mu.Lock()
+	ok, start := w.appendLocked(msg)
+	if !ok {
+		w.mu.Unlock()
+		return false
 	}
-	return ok
+	switch {
+	case start && (urgent || w.cfg.delay <= 0):
+		w.delayed = false
+		w.mu.Unlock()
+		go w.flush()
+	case start:
+		// delayed was set by appendLocked.
+		if w.timer == nil {
+			w.timer = time.AfterFunc(w.cfg.delay, w.flushDue)
+		} else {
+			w.timer.Reset(w.cfg.delay)
+		}
+		w.mu.Unlock()
+	case urgent && w.delayed:
+		// End the wait now; the timer or job that was to end it will find
+		// delayed false.
+		w.delayed = false
+		w.mu.Unlock()
+		go w.flush()
+	default:
+		w.mu.Unlock()
+	}
+	return true
 }
 
 // enqueueNoFlush queues msg like enqueue but leaves starting the flush to
-// the caller: start reports that no flush runs and the caller must run one
-// (flush, or a flushJob for many writers at once). The broadcast uses it
-// to start the flushes of all its subscribers together, after its loop.
+// the caller: start reports that no flush runs and the caller must add w
+// to a flushJob, which starts the flushes of many writers together (and
+// waits out the write delay once for all of them). The broadcast and the
+// pinger use it.
 func (w *writer) enqueueNoFlush(msg []byte) (ok, start bool) {
 	w.mu.Lock()
-	if w.closed || w.size+len(msg) > w.maxSize {
-		w.mu.Unlock()
+	ok, start = w.appendLocked(msg)
+	w.mu.Unlock()
+	return ok, start
+}
+
+// appendLocked queues msg. start reports that no flush ran and one must be
+// started (flushing, and delayed when the writer has a write delay, are
+// set). The caller holds w.mu.
+func (w *writer) appendLocked(msg []byte) (ok, start bool) {
+	if w.closed || w.size+len(msg) > w.cfg.maxSize {
 		return false, false
 	}
 	w.queue = append(w.queue, msg)
 	w.size += len(msg)
-	start = !w.flushing
+	if w.flushing {
+		return true, false
+	}
 	w.flushing = true
+	w.delayed = w.cfg.delay > 0
+	return true, true
+}
+
+// takeDue ends the write delay of a delayed flush. It reports whether the
+// caller now runs that flush: false when someone else already did.
+func (w *writer) takeDue() bool {
+	w.mu.Lock()
+	due := w.delayed
+	w.delayed = false
 	w.mu.Unlock()
-	return true, start
+	return due
+}
+
+// flushDue runs when the writer's delay timer fires.
+func (w *writer) flushDue() {
+	if w.takeDue() {
+		w.flush()
+	}
 }
 
 // flush writes until the queue is empty.
@@ -81,18 +162,22 @@ func (w *writer) flush() {
 	}
 }
 
-// flushOnce writes one frame of up to maxBatch queued messages. It reports
-// whether more is queued; when it reports false the flush is over
+// flushOnce writes one frame of up to cfg.maxInFrame queued messages. It
+// reports whether more is queued; when it reports false the flush is over
 // (flushing is false).
 func (w *writer) flushOnce() bool {
-	var batch [maxBatch][]byte
+	var arr [maxBatch][]byte
+	batch := arr[:min(w.cfg.maxInFrame, maxBatch)]
+	if w.cfg.maxInFrame > maxBatch {
+		batch = make([][]byte, w.cfg.maxInFrame)
+	}
 	w.mu.Lock()
 	if w.closed || w.head == len(w.queue) {
 		w.endFlushLocked()
 		w.mu.Unlock()
 		return false
 	}
-	n := copy(batch[:], w.queue[w.head:])
+	n := copy(batch, w.queue[w.head:])
 	clear(w.queue[w.head : w.head+n])
 	w.head += n
 	if w.head == len(w.queue) {
@@ -112,18 +197,7 @@ func (w *writer) flushOnce() bool {
 	w.mu.Unlock()
 
 	start := time.Now()
-	var err error
-	if n == 1 && w.proto != protocol.TypeProtobuf {
-		// One JSON reply is its own frame.
-		err = w.write(batch[0])
-	} else {
-		bp := framePool.Get().(*[]byte)
-		*bp = appendFrame((*bp)[:0], w.proto, batch[:n])
-		err = w.write(*bp)
-		if cap(*bp) <= 64<<10 {
-			framePool.Put(bp)
-		}
-	}
+	err := w.writeFrame(batch[:n])
 	slow := time.Since(start) > slowWrite
 
 	w.mu.Lock()
@@ -133,6 +207,7 @@ func (w *writer) flushOnce() bool {
 	if err != nil {
 		w.closed = true
 		w.flushing = false
+		w.delayed = false
 		w.queue = nil
 		w.head = 0
 		w.mu.Unlock()
@@ -148,6 +223,21 @@ func (w *writer) flushOnce() bool {
 	return true
 }
 
+// writeFrame writes msgs as one frame. One JSON reply is its own frame;
+// several are joined in a pooled buffer.
+func (w *writer) writeFrame(msgs [][]byte) error {
+	if len(msgs) == 1 && w.proto != protocol.TypeProtobuf {
+		return w.write(msgs[0])
+	}
+	bp := framePool.Get().(*[]byte)
+	*bp = appendFrame((*bp)[:0], w.proto, msgs)
+	err := w.write(*bp)
+	if cap(*bp) <= 64<<10 {
+		framePool.Put(bp)
+	}
+	return err
+}
+
 // framePool holds the buffers frames of several messages are joined in, so
 // that an idle connection keeps none.
 var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
@@ -156,6 +246,7 @@ var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &
 // the caller holds w.mu.
 func (w *writer) endFlushLocked() {
 	w.flushing = false
+	w.delayed = false
 	w.resetQueueLocked()
 }
 
@@ -180,14 +271,33 @@ func (w *writer) isSlow() bool {
 	return w.slow
 }
 
-// close drops what is queued and refuses further messages.
-func (w *writer) close() {
+// close refuses further messages and drops what is queued, except that
+// with writeDelayed it first writes what waits for the write delay: those
+// messages would have been written by now without the delay, so a client
+// the server disconnects still gets them before the close frame. A flush
+// already writing stops after its frame, as without a delay.
+func (w *writer) close(writeDelayed bool) {
 	w.mu.Lock()
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	var pending [][]byte
+	if writeDelayed && w.delayed && !w.closed {
+		pending = w.queue[w.head:]
+	}
 	w.closed = true
+	w.delayed = false
 	w.queue = nil
 	w.head = 0
 	w.size = 0
 	w.mu.Unlock()
+	for len(pending) > 0 {
+		n := min(len(pending), w.cfg.maxInFrame)
+		if w.writeFrame(pending[:n]) != nil {
+			return
+		}
+		pending = pending[n:]
+	}
 }
 
 // flushGroup is how many writers one goroutine of a flushJob serves.
@@ -201,8 +311,14 @@ const flushGroup = 32
 // rest of its group once at most. On BenchmarkBroadcast1000 (medians of 5
 // runs on 2 cores) this, with the pooled job and queue, took a fan-out from
 // 789 µs, 83 KB and 2,241 allocations to 133 µs, 23 KB and 193.
+//
+// When the writers have a write delay, start waits it out first (one timer
+// for the whole job), and each writer is flushed only if its delay was not
+// ended by an urgent message meanwhile (takeDue).
 type flushJob struct {
 	ws []*writer
+	// delayed: the job started after the write delay.
+	delayed bool
 	// left counts the groups still running; the last one recycles the job.
 	left atomic.Int32
 }
@@ -215,14 +331,26 @@ func newFlushJob() *flushJob { return flushJobs.Get().(*flushJob) }
 // add queues w's flush; the caller got start from enqueueNoFlush.
 func (j *flushJob) add(w *writer) { j.ws = append(j.ws, w) }
 
-// start starts the flushes added; the job must not be used after.
+// start starts the flushes added, after the write delay when the writers
+// have one; the job must not be used after.
 func (j *flushJob) start() {
+	if len(j.ws) > 0 && j.ws[0].cfg.delay > 0 {
+		j.delayed = true
+		time.AfterFunc(j.ws[0].cfg.delay, j.startNow)
+		return
+	}
+	j.startNow()
+}
+
+func (j *flushJob) startNow() {
 	switch len(j.ws) {
 	case 0:
 		j.recycle()
 		return
 	case 1:
-		go j.ws[0].flush()
+		if w := j.ws[0]; !j.delayed || w.takeDue() {
+			go w.flush()
+		}
 		j.recycle()
 		return
 	}
@@ -244,7 +372,9 @@ func (j *flushJob) start() {
 func (j *flushJob) run(ws []*writer) {
 	// Writers known to be slow get their own goroutine first.
 	for i, w := range ws {
-		if w.isSlow() {
+		if j.delayed && !w.takeDue() {
+			ws[i] = nil // flushed already, for an urgent message
+		} else if w.isSlow() {
 			go w.flush()
 			ws[i] = nil
 		}
@@ -265,6 +395,7 @@ func (j *flushJob) recycle() {
 	}
 	clear(j.ws)
 	j.ws = j.ws[:0]
+	j.delayed = false
 	flushJobs.Put(j)
 }
 

@@ -29,17 +29,17 @@ func TestWriterBoundsQueueInBytes(t *testing.T) {
 	block := make(chan struct{})
 	tr := newSink(protocol.TypeJSON)
 	tr.block = block
-	w := newWriter(protocol.TypeJSON, 10, tr.Write, func(error) {})
+	w := newWriter(protocol.TypeJSON, writerConfig{maxSize: 10}, tr.Write, func(error) {})
 	// The first message is taken by the flush goroutine (blocked in Write);
 	// the queue then holds at most 10 bytes.
-	if !w.enqueue([]byte("0123456789")) {
+	if !w.enqueue([]byte("0123456789"), false) {
 		t.Fatal("first enqueue refused")
 	}
 	waitFor(t, func() bool { w.mu.Lock(); defer w.mu.Unlock(); return len(w.queue) == 0 })
-	if !w.enqueue([]byte("abcdef")) || !w.enqueue([]byte("ghij")) {
+	if !w.enqueue([]byte("abcdef"), false) || !w.enqueue([]byte("ghij"), false) {
 		t.Fatal("enqueue within bound refused")
 	}
-	if w.enqueue([]byte("k")) {
+	if w.enqueue([]byte("k"), false) {
 		t.Fatal("enqueue past the bound accepted")
 	}
 	close(block)
@@ -57,12 +57,12 @@ func TestWriterReportsWriteError(t *testing.T) {
 	tr := newSink(protocol.TypeJSON)
 	tr.fail = errors.New("broken pipe")
 	errc := make(chan error, 1)
-	w := newWriter(protocol.TypeJSON, 1<<20, tr.Write, func(err error) { errc <- err })
-	w.enqueue([]byte("x"))
+	w := newWriter(protocol.TypeJSON, writerConfig{maxSize: 1 << 20}, tr.Write, func(err error) { errc <- err })
+	w.enqueue([]byte("x"), false)
 	if err := <-errc; err != tr.fail {
 		t.Fatalf("onError got %v", err)
 	}
-	if w.enqueue([]byte("y")) {
+	if w.enqueue([]byte("y"), false) {
 		t.Fatal("enqueue after a write error accepted")
 	}
 }
@@ -70,8 +70,8 @@ func TestWriterReportsWriteError(t *testing.T) {
 func TestWriterNoGoroutineWhenIdle(t *testing.T) {
 	t.Parallel()
 	tr := newSink(protocol.TypeJSON)
-	w := newWriter(protocol.TypeJSON, 1<<20, tr.Write, func(error) {})
-	w.enqueue([]byte("x"))
+	w := newWriter(protocol.TypeJSON, writerConfig{maxSize: 1 << 20}, tr.Write, func(error) {})
+	w.enqueue([]byte("x"), false)
 	<-tr.frames
 	waitFor(t, func() bool { w.mu.Lock(); defer w.mu.Unlock(); return !w.flushing })
 }
@@ -84,7 +84,7 @@ func TestFlushJobKeepsOrderPerWriter(t *testing.T) {
 	j := newFlushJob()
 	for i := range ws {
 		sinks[i] = newSink(protocol.TypeJSON)
-		ws[i] = newWriter(protocol.TypeJSON, 1<<20, sinks[i].Write, func(error) {})
+		ws[i] = newWriter(protocol.TypeJSON, writerConfig{maxSize: 1 << 20}, sinks[i].Write, func(error) {})
 		ok, start := ws[i].enqueueNoFlush([]byte("a"))
 		if !ok || !start {
 			t.Fatalf("writer %d: enqueue = %v, start = %v", i, ok, start)
@@ -132,8 +132,8 @@ func TestFlushJobSlowWriterDoesNotHoldGroup(t *testing.T) {
 	slow.block = block
 	fast := newSink(protocol.TypeJSON)
 	ws := []*writer{
-		newWriter(protocol.TypeJSON, 1<<20, slow.Write, func(error) {}),
-		newWriter(protocol.TypeJSON, 1<<20, fast.Write, func(error) {}),
+		newWriter(protocol.TypeJSON, writerConfig{maxSize: 1 << 20}, slow.Write, func(error) {}),
+		newWriter(protocol.TypeJSON, writerConfig{maxSize: 1 << 20}, fast.Write, func(error) {}),
 	}
 	ws[0].slow = true
 	j := newFlushJob()
@@ -157,10 +157,225 @@ func TestFlushJobSlowWriterDoesNotHoldGroup(t *testing.T) {
 func BenchmarkWriterEnqueue(b *testing.B) {
 	tr := newSink(protocol.TypeJSON)
 	tr.frames = make(chan []byte, 1<<20)
-	w := newWriter(protocol.TypeJSON, 1<<30, func(f []byte) error { return nil }, func(error) {})
+	w := newWriter(protocol.TypeJSON, writerConfig{maxSize: 1 << 30}, func(f []byte) error { return nil }, func(error) {})
 	msg := bytes.Repeat([]byte("x"), 100)
 	b.ReportAllocs()
 	for b.Loop() {
-		w.enqueue(msg)
+		w.enqueue(msg, false)
+	}
+}
+
+// frameWithin returns the next frame of s, or fails after d.
+func frameWithin(t *testing.T, s *sinkTransport, d time.Duration) string {
+	t.Helper()
+	select {
+	case f := <-s.frames:
+		return string(f)
+	case <-time.After(d):
+		t.Fatalf("no frame within %s", d)
+		return ""
+	}
+}
+
+// timedFrame is a frame and when it was written.
+type timedFrame struct {
+	at   time.Time
+	data string
+}
+
+// timedSink is a writer's write function that records when each frame was
+// written.
+type timedSink chan timedFrame
+
+func newTimedSink() timedSink { return make(timedSink, 64) }
+
+func (s timedSink) write(f []byte) error {
+	s <- timedFrame{time.Now(), string(f)}
+	return nil
+}
+
+// next returns the next frame, failing when none comes or when it was
+// written before notBefore.
+func (s timedSink) next(t *testing.T, notBefore time.Time) string {
+	t.Helper()
+	select {
+	case f := <-s:
+		if f.at.Before(notBefore) {
+			t.Fatalf("frame %q written %s before the write delay ended", f.data, notBefore.Sub(f.at))
+		}
+		return f.data
+	case <-time.After(5 * time.Second):
+		t.Fatal("no frame")
+		return ""
+	}
+}
+
+func TestWriterDelayCollectsMessagesIntoOneFrame(t *testing.T) {
+	t.Parallel()
+	const delay = 200 * time.Millisecond
+	tr := newTimedSink()
+	w := newWriter(protocol.TypeJSON, writerConfig{maxSize: 1 << 20, delay: delay}, tr.write, func(error) {})
+	start := time.Now()
+	for _, m := range []string{"a", "b", "c"} {
+		if !w.enqueue([]byte(m), false) {
+			t.Fatalf("enqueue %q refused", m)
+		}
+	}
+	if got := tr.next(t, start.Add(delay)); got != "a\nb\nc" {
+		t.Fatalf("frame = %q, want the three messages in one frame", got)
+	}
+	// The next message waits for a delay of its own.
+	waitFor(t, func() bool { w.mu.Lock(); defer w.mu.Unlock(); return !w.flushing })
+	start = time.Now()
+	w.enqueue([]byte("d"), false)
+	if got := tr.next(t, start.Add(delay)); got != "d" {
+		t.Fatalf("frame = %q", got)
+	}
+}
+
+func TestWriterUrgentMessageEndsDelay(t *testing.T) {
+	t.Parallel()
+	tr := newSink(protocol.TypeJSON)
+	w := newWriter(protocol.TypeJSON, writerConfig{maxSize: 1 << 20, delay: time.Hour}, tr.Write, func(error) {})
+	w.enqueue([]byte("push"), false)
+	w.enqueue([]byte("reply"), true)
+	// Order is kept: the push queued first goes out with the reply.
+	if got := frameWithin(t, tr, 5*time.Second); got != "push\nreply" {
+		t.Fatalf("frame = %q", got)
+	}
+	// An urgent message on an idle writer goes at once too.
+	waitFor(t, func() bool { w.mu.Lock(); defer w.mu.Unlock(); return !w.flushing })
+	w.enqueue([]byte("reply2"), true)
+	if got := frameWithin(t, tr, 5*time.Second); got != "reply2" {
+		t.Fatalf("frame = %q", got)
+	}
+	w.close(false)
+}
+
+func TestWriterLateTimerDoesNothing(t *testing.T) {
+	t.Parallel()
+	const delay = 100 * time.Millisecond
+	tr := newTimedSink()
+	w := newWriter(protocol.TypeJSON, writerConfig{maxSize: 1 << 20, delay: delay}, tr.write, func(error) {})
+	// The timer armed for "a" is still pending when the urgent "b" flushes
+	// both; when it fires it must find nothing to do.
+	w.enqueue([]byte("a"), false)
+	w.enqueue([]byte("b"), true)
+	if got := tr.next(t, time.Time{}); got != "a\nb" {
+		t.Fatalf("frame = %q", got)
+	}
+	time.Sleep(2 * delay)
+	select {
+	case f := <-tr:
+		t.Fatalf("extra frame %q", f.data)
+	default:
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.flushing || w.delayed {
+		t.Fatalf("flushing = %v, delayed = %v after the timer fired", w.flushing, w.delayed)
+	}
+}
+
+func TestFlushJobWaitsForDelay(t *testing.T) {
+	t.Parallel()
+	const n, delay = 3, 200 * time.Millisecond
+	sinks := make([]timedSink, n)
+	ws := make([]*writer, n)
+	j := newFlushJob()
+	start := time.Now()
+	for i := range ws {
+		sinks[i] = newTimedSink()
+		ws[i] = newWriter(protocol.TypeJSON, writerConfig{maxSize: 1 << 20, delay: delay}, sinks[i].write, func(error) {})
+		if _, start := ws[i].enqueueNoFlush([]byte("pub1")); !start {
+			t.Fatalf("writer %d: no flush to start", i)
+		}
+		j.add(ws[i])
+	}
+	j.start()
+	// During the delay: a second publication joins every queue, and writer
+	// 0 gets an urgent reply, which flushes it at once.
+	for i, w := range ws {
+		if _, start := w.enqueueNoFlush([]byte("pub2")); start {
+			t.Fatalf("writer %d: second flush started during the delay", i)
+		}
+	}
+	ws[0].enqueue([]byte("reply"), true)
+	if got := sinks[0].next(t, time.Time{}); got != "pub1\npub2\nreply" {
+		t.Fatalf("writer 0: frame = %q", got)
+	}
+	for i := 1; i < n; i++ {
+		if got := sinks[i].next(t, start.Add(delay)); got != "pub1\npub2" {
+			t.Fatalf("writer %d: frame = %q", i, got)
+		}
+	}
+	// When the job's delay ended, writer 0, flushed already, was left
+	// alone: no second frame, nothing left marked running.
+	for i, w := range ws {
+		waitFor(t, func() bool { w.mu.Lock(); defer w.mu.Unlock(); return !w.flushing && !w.delayed })
+		select {
+		case f := <-sinks[i]:
+			t.Fatalf("writer %d: extra frame %q", i, f.data)
+		default:
+		}
+	}
+}
+
+func TestWriterMaxMessagesInFrame(t *testing.T) {
+	t.Parallel()
+	for _, limit := range []int{2, maxBatch + 6} {
+		block := make(chan struct{})
+		tr := newSink(protocol.TypeJSON)
+		tr.block = block
+		w := newWriter(protocol.TypeJSON, writerConfig{maxSize: 1 << 20, maxInFrame: limit}, tr.Write, func(error) {})
+		w.enqueue([]byte("first"), false)
+		waitFor(t, func() bool { w.mu.Lock(); defer w.mu.Unlock(); return len(w.queue) == 0 })
+		total := 2*limit + 1
+		for k := range total {
+			w.enqueue([]byte{'a' + byte(k%26)}, false)
+		}
+		close(block)
+		if got := frameWithin(t, tr, 5*time.Second); got != "first" {
+			t.Fatalf("limit %d: first frame = %q", limit, got)
+		}
+		seen := 0
+		for seen < total {
+			parts := strings.Split(frameWithin(t, tr, 5*time.Second), "\n")
+			if len(parts) > limit {
+				t.Fatalf("limit %d: frame of %d messages", limit, len(parts))
+			}
+			for _, p := range parts {
+				if p != string(rune('a'+seen%26)) {
+					t.Fatalf("limit %d: message %d = %q", limit, seen, p)
+				}
+				seen++
+			}
+		}
+	}
+}
+
+func TestWriterCloseWritesWhatWaitsForDelay(t *testing.T) {
+	t.Parallel()
+	for _, writeDelayed := range []bool{true, false} {
+		tr := newSink(protocol.TypeJSON)
+		w := newWriter(protocol.TypeJSON, writerConfig{maxSize: 1 << 20, delay: time.Hour, maxInFrame: 2}, tr.Write, func(error) {})
+		for _, m := range []string{"a", "b", "c"} {
+			w.enqueue([]byte(m), false)
+		}
+		w.close(writeDelayed)
+		var got []string
+		for len(tr.frames) > 0 {
+			got = append(got, string(<-tr.frames))
+		}
+		want := []string{"a\nb", "c"}
+		if !writeDelayed {
+			want = nil
+		}
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Fatalf("writeDelayed %v: frames %q, want %q", writeDelayed, got, want)
+		}
+		if w.enqueue([]byte("d"), true) {
+			t.Fatal("enqueue after close accepted")
+		}
 	}
 }
