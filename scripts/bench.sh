@@ -39,7 +39,7 @@ server_cpus=()
 load_cpus=()
 
 start_server() {
-	"${server_cpus[@]}" ./bin/rotor serve -c "$cfg" >"$out/server.log" 2>&1 &
+	"${server_cpus[@]}" ./bin/rotor serve -c "${CFG:-$cfg}" >"$out/server.log" 2>&1 &
 	server_pid=$!
 	for _ in $(seq 100); do
 		curl -fsS http://127.0.0.1:18000/health >/dev/null 2>&1 && return 0
@@ -55,7 +55,8 @@ stop_server() {
 	server_pid=""
 }
 
-# run NAME FLAGS...: one scenario against a fresh server.
+# run NAME FLAGS...: one scenario against a fresh server (configured by
+# $CFG when set, else $cfg).
 run() {
 	local name=$1
 	shift
@@ -71,6 +72,8 @@ run idle --scenario idle --connections $((2000 * scale)) --duration 15s
 # Publish calls come from a child process, as from an application backend:
 # in the load tool's own process they wait behind its subscriber readers.
 run fanout --scenario fanout --connections $((1000 * scale)) --rate 100 --duration 10s --publisher-process
+# The same with client_write_delay: fewer, larger writes for some latency.
+CFG=dev/bench-write-delay.json run fanout-delay20ms --scenario fanout --connections $((1000 * scale)) --rate 100 --duration 10s --publisher-process
 run channels --scenario channels --connections $((5000 * scale)) --channels $((1000 * scale)) --rate 1000 --duration 10s --publisher-process
 if command -v taskset >/dev/null && [[ $(nproc) -ge 2 ]]; then
 	server_cpus=(taskset -c 0)

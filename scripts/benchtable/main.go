@@ -1,5 +1,6 @@
 // Command benchtable prints the JSON summary lines of `rotor bench` runs as
-// one table.
+// one table, a row per file, named after the file (fanout-delay20ms.json:
+// fanout-delay20ms).
 package main
 
 import (
@@ -11,7 +12,7 @@ import (
 )
 
 func main() {
-	fmt.Printf("%-9s %8s %10s %12s %12s %12s %10s %9s %9s %12s\n",
+	fmt.Printf("%-17s %8s %10s %12s %12s %12s %10s %9s %9s %12s\n",
 		"scenario", "conns", "connect_s", "rss/conn_KiB", "cpu_pct", "deliv/s", "loss", "p50_ms", "p99_ms", "cpu_s/Mdeliv")
 	for _, path := range os.Args[1:] {
 		data, err := os.ReadFile(path)
@@ -42,8 +43,9 @@ func main() {
 			}
 			return fmt.Sprint(v)
 		}
-		fmt.Printf("%-9v %8v %10s %12s %12s %12s %10s %9s %9s %12s\n",
-			s["scenario"], s["connections"], get("connect", "total_s"), get("idle", "server_rss_per_conn_bytes"),
+		name := strings.TrimSuffix(filepath.Base(path), ".json")
+		fmt.Printf("%-17s %8v %10s %12s %12s %12s %10s %9s %9s %12s\n",
+			name, s["connections"], get("connect", "total_s"), get("idle", "server_rss_per_conn_bytes"),
 			get("idle", "server_cpu_pct"), get("delivery", "deliveries_per_s"), get("delivery", "loss"),
 			get("delivery", "latency_p50_ms"), get("delivery", "latency_p99_ms"), get("delivery", "server_cpu_s_per_million_deliveries"))
 	}
