@@ -102,14 +102,22 @@ func (a *App) handlers() (public, internal *http.ServeMux, err error) {
 	return public, internal, nil
 }
 
+// httpIdleTimeout closes an HTTP keep-alive connection idle this long.
+const httpIdleTimeout = 2 * time.Minute
+
 func (a *App) listen(address string, port int, h http.Handler) (string, error) {
-	ln, err := net.Listen("tcp", net.JoinHostPort(address, strconv.Itoa(port)))
+	// No TCP keep-alive probes: WebSocket connections have the server's
+	// pings and pong timeouts, and idle HTTP connections IdleTimeout. It
+	// saves four setsockopt calls per accepted connection.
+	lc := net.ListenConfig{KeepAlive: -1}
+	ln, err := lc.Listen(context.Background(), "tcp", net.JoinHostPort(address, strconv.Itoa(port)))
 	if err != nil {
 		return "", fmt.Errorf("app: listen on %s:%d: %w", address, port, err)
 	}
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       httpIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
 	}
 	a.servers = append(a.servers, srv)
