@@ -100,8 +100,8 @@ var (
 // conn is one client connection of the epoll engine and its
 // node.Transport. Write and Close may be called concurrently with each
 // other and with the reader; the reader state (rs, closing) is used by one
-// reader at a time: the epoll registration is one-shot and re-armed only
-// once the reader is done.
+// reader at a time: pollState.reading hands the connection to one reader
+// and keeps it there until the socket is drained.
 type conn struct {
 	h      *Handler
 	nc     net.Conn

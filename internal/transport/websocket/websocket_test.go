@@ -578,6 +578,66 @@ func TestManyConnectionsInOrder(t *testing.T) {
 	})
 }
 
+// TestManyCommandsInBursts has every connection send its commands as many
+// small frames in bursts, so that frames arrive while a reader is still
+// busy with the connection: none may be left unread (each gets its reply).
+func TestManyCommandsInBursts(t *testing.T) {
+	t.Parallel()
+	const conns, cmds, burst = 50, 200, 10
+	forEngines(t, func(t *testing.T, engine string) {
+		s := newTestServer(t, engine, nil)
+		var wg sync.WaitGroup
+		for i := range conns {
+			wg.Go(func() {
+				c, resp, err := s.dialer().Dial(s.url, nil)
+				if err != nil {
+					t.Errorf("dial %d: %v", i, err)
+					return
+				}
+				_ = resp.Body.Close()
+				defer c.Close()
+				if err := c.WriteMessage(websocket.TextMessage, []byte(s.connectCommand(t, fmt.Sprint(i)))); err != nil {
+					t.Errorf("conn %d: %v", i, err)
+					return
+				}
+				go func() {
+					for k := range cmds {
+						cmd := fmt.Sprintf(`{"id":%d,"publish":{"channel":"c%d","data":{"k":%d}}}`, k+2, i, k)
+						if c.WriteMessage(websocket.TextMessage, []byte(cmd)) != nil {
+							return
+						}
+						if k%burst == burst-1 {
+							time.Sleep(time.Duration(k%3) * time.Millisecond)
+						}
+					}
+				}()
+				// The connect reply, then one publish reply per command, in
+				// order.
+				next := 1
+				for next < cmds+2 {
+					_ = c.SetReadDeadline(time.Now().Add(2 * waitTimeout))
+					_, data, err := c.ReadMessage()
+					if err != nil {
+						t.Errorf("conn %d waiting for reply %d: %v", i, next, err)
+						return
+					}
+					for line := range strings.SplitSeq(string(data), "\n") {
+						if line == "{}" {
+							continue
+						}
+						if !strings.Contains(line, fmt.Sprintf(`"id":%d,`, next)) {
+							t.Errorf("conn %d: got %s, want reply %d", i, line, next)
+							return
+						}
+						next++
+					}
+				}
+			})
+		}
+		wg.Wait()
+	})
+}
+
 // TestWriteAndCloseConcurrently publishes to connections while they are
 // disconnected, for the race detector.
 func TestWriteAndCloseConcurrently(t *testing.T) {
