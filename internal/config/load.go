@@ -190,10 +190,6 @@ func warnUnserved(cfg *Config, warn func(Warning)) {
 	if cfg.Admin {
 		warn(Warning{Source: "config", Key: "admin", Message: "true, but Rotor serves no admin web interface; the admin_* keys are ignored"})
 	}
-	if cfg.ClientConnectionRateLimit > 0 {
-		warn(Warning{Source: "config", Key: "client_connection_rate_limit",
-			Message: fmt.Sprintf("%d is not enforced by Rotor; limit new connections in front of it (for example nginx limit_req)", cfg.ClientConnectionRateLimit)})
-	}
 }
 
 // applyCompat maps legacy keys to their current meaning and fills the

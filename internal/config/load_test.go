@@ -573,10 +573,11 @@ func TestLoadWarnsAboutUnservedKeys(t *testing.T) {
 	if !strings.Contains(got["admin"], "no admin web interface") {
 		t.Fatalf("admin warning = %q (all: %v)", got["admin"], ws)
 	}
-	if !strings.Contains(got["client_connection_rate_limit"], "100 is not enforced") {
-		t.Fatalf("client_connection_rate_limit warning = %q (all: %v)", got["client_connection_rate_limit"], ws)
+	// Enforced now: no warning.
+	if m, ok := got["client_connection_rate_limit"]; ok {
+		t.Fatalf("client_connection_rate_limit warning = %q", m)
 	}
-	if _, ws := loadJSON(t, `{"admin": false, "client_connection_rate_limit": 0}`); len(ws) != 0 {
+	if _, ws := loadJSON(t, `{"admin": false}`); len(ws) != 0 {
 		t.Fatalf("warnings for keys left off: %v", ws)
 	}
 }

@@ -37,6 +37,7 @@ type Node struct {
 	// fwdHeaders are the request headers a client keeps for proxies.
 	fwdHeaders []string
 	pinger     *pinger
+	connRate   *connRate
 
 	uid       string
 	name      string
@@ -115,6 +116,7 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 		n.presence, _ = opts.Broker.(PresenceManager)
 	}
 	n.pinger = newPinger(cfg.PingInterval, cfg.PongTimeout)
+	n.connRate = newConnRate(cfg.ClientConnectionRateLimit)
 	n.fwdHeaders = forwardedHeaders(cfg)
 	n.dispatch = newDispatcher(n.fanOut, func(channel string) bool {
 		return n.hub.numSubscribers(channel) <= dispatchInlineMax

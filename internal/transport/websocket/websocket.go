@@ -126,5 +126,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "request origin not allowed", http.StatusForbidden)
 		return
 	}
+	// After the origin check, so that refused origins do not use up the
+	// budget of new connections.
+	if !h.n.AllowConnection() {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "too many new connections (client_connection_rate_limit); retry later", http.StatusServiceUnavailable)
+		return
+	}
 	h.engine.serve(w, r)
 }

@@ -86,6 +86,42 @@ func TestHandshakeAnswers(t *testing.T) {
 	})
 }
 
+// With client_connection_rate_limit 1, of ten dials made one after the
+// other (far quicker than one a second), the first is accepted and later
+// ones are refused with 503 before any upgrade.
+func TestConnectionRateLimit(t *testing.T) {
+	t.Parallel()
+	forEngines(t, func(t *testing.T, engine string) {
+		s := newTestServer(t, engine, func(c *config.Config) { c.ClientConnectionRateLimit = 1 })
+		refused := 0
+		for i := range 10 {
+			c, resp, err := s.dialer().Dial(s.url, nil)
+			if err == nil {
+				_ = c.Close()
+				continue
+			}
+			if i == 0 {
+				t.Fatalf("first dial refused: %v", err)
+			}
+			if resp == nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" {
+				t.Fatalf("dial %d: %v, response %v", i, err, resp)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			if !strings.Contains(string(body), "client_connection_rate_limit") {
+				t.Fatalf("503 body = %q, want it to name the key", body)
+			}
+			refused++
+		}
+		if refused == 0 {
+			t.Fatal("no dial refused")
+		}
+		if s.logs.count("connection rate limit reached: new connections refused", "key", "client_connection_rate_limit", "limit_per_second", "1") == 0 {
+			t.Fatal("refusals not logged")
+		}
+	})
+}
+
 func TestAllowedOrigin(t *testing.T) {
 	t.Parallel()
 	forEngines(t, func(t *testing.T, engine string) {
