@@ -160,8 +160,9 @@ func (c *conn) Protocol() protocol.Type {
 }
 
 // Write implements node.Transport: frame goes out as one final text (JSON)
-// or binary (Protobuf) frame, under a write deadline between half and all
-// of websocket_write_timeout away.
+// or binary (Protobuf) frame. A frame the socket takes at once is written
+// without waiting (writeNow); what has to wait is written under a write
+// deadline between half and all of websocket_write_timeout away.
 // A failed write leaves the stream unusable: the connection is dropped
 // closeWait later at the latest.
 func (c *conn) Write(frame []byte) error {
@@ -174,22 +175,55 @@ func (c *conn) Write(frame []byte) error {
 	if c.closeSent {
 		return errCloseSent
 	}
+	err := c.writeFrameLocked(op, frame, true)
+	if err != nil {
+		c.startCloseTimerLocked()
+	}
+	return err
+}
+
+// writeFrameLocked writes one unmasked final frame with one system call.
+// A small one is first written without waiting: most writes are taken
+// whole by the socket, and then need neither the runtime's poller nor a
+// deadline. When the write has to wait and arm is set, the lazy write
+// deadline is moved first (control frames set theirs beforehand).
+func (c *conn) writeFrameLocked(op ws.OpCode, payload []byte, arm bool) error {
+	if len(payload) > smallFrame {
+		if arm {
+			c.armDeadlineLocked()
+		}
+		return c.writeLargeLocked(op, payload)
+	}
+	var hdr [maxServerHeaderSize]byte
+	n := putServerHeader(&hdr, op, len(payload))
+	bp := writeBufPool.Get().(*[]byte)
+	b := append((*bp)[:0], hdr[:n]...)
+	b = append(b, payload...)
+	written, err := c.writeNow(b)
+	if err == nil && written < len(b) {
+		if arm {
+			c.armDeadlineLocked()
+		}
+		_, err = c.nc.Write(b[written:])
+	}
+	*bp = b[:0]
+	writeBufPool.Put(bp)
+	return err
+}
+
+// armDeadlineLocked makes sure a write that waits is bounded: it moves
+// the deadline only when less than half the timeout is left, so a
+// connection written to often sets it about twice per timeout rather than
+// before every frame, and each write is still bounded by at least half
+// the timeout.
+func (c *conn) armDeadlineLocked() {
 	if t := c.h.timeout; t > 0 {
-		// Move the deadline only when less than half the timeout is left:
-		// a connection written to often then sets it about twice per
-		// timeout rather than before every frame, and each write is still
-		// bounded by at least half the timeout.
 		if now := time.Now(); c.deadlineAt.Sub(now) < t/2 {
 			c.setDeadlineLocked(now.Add(t))
 		}
 	} else if !c.deadlineAt.IsZero() {
 		c.setDeadlineLocked(time.Time{})
 	}
-	err := c.writeFrameLocked(op, frame)
-	if err != nil {
-		c.startCloseTimerLocked()
-	}
-	return err
 }
 
 // Close implements node.Transport: the first call sends a close frame with
@@ -224,29 +258,13 @@ func (c *conn) writeControlLocked(op ws.OpCode, payload []byte) error {
 		c.closeSent = true
 	}
 	c.setDeadlineLocked(time.Now().Add(closeWait))
-	return c.writeFrameLocked(op, payload)
+	return c.writeFrameLocked(op, payload, false)
 }
 
 // setDeadlineLocked sets the write deadline of nc (none when t is zero).
 func (c *conn) setDeadlineLocked(t time.Time) {
 	c.deadlineAt = t
 	_ = c.nc.SetWriteDeadline(t)
-}
-
-// writeFrameLocked writes one unmasked final frame with one system call.
-func (c *conn) writeFrameLocked(op ws.OpCode, payload []byte) error {
-	if len(payload) > smallFrame {
-		return c.writeLargeLocked(op, payload)
-	}
-	var hdr [maxServerHeaderSize]byte
-	n := putServerHeader(&hdr, op, len(payload))
-	bp := writeBufPool.Get().(*[]byte)
-	b := append((*bp)[:0], hdr[:n]...)
-	b = append(b, payload...)
-	_, err := c.nc.Write(b)
-	*bp = b[:0]
-	writeBufPool.Put(bp)
-	return err
 }
 
 // writeLargeLocked writes the header and the payload with one writev(2),

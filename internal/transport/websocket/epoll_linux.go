@@ -445,3 +445,61 @@ func (c *conn) readAvailable(rb *readBuf) bool {
 		}
 	}
 }
+
+// rawWrite is a write(2) run through RawConn.Control, with its callback
+// bound once, so that a write allocates nothing. Control holds a
+// reference on the descriptor, so it cannot be closed, and its number
+// reused, during the call.
+type rawWrite struct {
+	b   []byte
+	n   int
+	err error
+	fn  func(fd uintptr)
+}
+
+var rawWrites = sync.Pool{New: func() any {
+	w := new(rawWrite)
+	w.fn = w.do
+	return w
+}}
+
+// do writes w.b until it is all out or the socket would block.
+func (w *rawWrite) do(fd uintptr) {
+	for w.n < len(w.b) {
+		n, err := unix.Write(int(fd), w.b[w.n:])
+		if n > 0 {
+			w.n += n
+		}
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n <= 0 {
+			w.err = err
+			return
+		}
+	}
+}
+
+// writeNow writes what of b the socket takes without waiting and returns
+// how much that was; err is nil also when the socket would block, and the
+// caller writes the rest through the runtime's poller. Writing straight to
+// the non-blocking descriptor skips the poller's locking and re-arming
+// for the common case. Connections without epoll (TLS) write nothing here.
+func (c *conn) writeNow(b []byte) (int, error) {
+	if c.rc == nil {
+		return 0, nil
+	}
+	w := rawWrites.Get().(*rawWrite)
+	w.b, w.n, w.err = b, 0, nil
+	cerr := c.rc.Control(w.fn)
+	n, err := w.n, w.err
+	w.b = nil
+	rawWrites.Put(w)
+	if cerr != nil {
+		return n, cerr
+	}
+	if err == unix.EAGAIN {
+		err = nil
+	}
+	return n, err
+}

@@ -674,6 +674,63 @@ func TestManyCommandsInBursts(t *testing.T) {
 	})
 }
 
+// TestSocketFullThenDrained fills a client's socket while it does not
+// read, so that writes are cut short and must wait (one message per frame,
+// each written on its own), then reads: every message arrives, whole and
+// in order.
+func TestSocketFullThenDrained(t *testing.T) {
+	t.Parallel()
+	const msgs = 3000
+	forEngines(t, func(t *testing.T, engine string) {
+		s := newTestServer(t, engine, func(c *config.Config) {
+			c.ClientMaxMessagesInFrame = 1
+			c.ClientQueueMaxSize = 64 << 20
+			c.WebsocketWriteTimeout = time.Minute
+		})
+		c, resp, err := s.dialer().Dial(s.url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		defer c.Close()
+		_ = c.WriteMessage(websocket.TextMessage, []byte(s.connectCommand(t, "1")+"\n"+`{"id":2,"subscribe":{"channel":"full"}}`))
+		var got string
+		for strings.Count(got, `"id":`) < 2 {
+			_ = c.SetReadDeadline(time.Now().Add(waitTimeout))
+			_, data, err := c.ReadMessage()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got += string(data)
+		}
+		pad := strings.Repeat("x", 1500)
+		for k := range msgs {
+			if _, err := s.n.Publish(t.Context(), "full", fmt.Appendf(nil, `{"k":%d,"pad":%q}`, k, pad), node.PublishOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// 4.5 MB against socket buffers of a few hundred KB: the server's
+		// writes wait now. Then read it all.
+		time.Sleep(200 * time.Millisecond)
+		next := 0
+		for next < msgs {
+			_ = c.SetReadDeadline(time.Now().Add(2 * waitTimeout))
+			_, data, err := c.ReadMessage()
+			if err != nil {
+				t.Fatalf("after %d messages: %v", next, err)
+			}
+			if string(data) == "{}" {
+				continue // a server ping
+			}
+			want := fmt.Sprintf(`"data":{"k":%d,"pad":"%s"}`, next, pad)
+			if !strings.Contains(string(data), want) {
+				t.Fatalf("message %d: got %.120s…", next, data)
+			}
+			next++
+		}
+	})
+}
+
 // TestWriteAndCloseConcurrently publishes to connections while they are
 // disconnected, for the race detector.
 func TestWriteAndCloseConcurrently(t *testing.T) {
