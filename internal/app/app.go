@@ -29,8 +29,10 @@ type App struct {
 
 	servers   []*http.Server
 	listeners []net.Listener
-	addr      string
-	started   bool
+	// ws serves /connection/websocket; nil when websocket_disable is set.
+	ws      *websocket.Handler
+	addr    string
+	started bool
 
 	grpcServer *grpc.Server
 	grpcAddr   string
@@ -83,7 +85,8 @@ func (a *App) handlers() (public, internal *http.ServeMux, err error) {
 		internal = http.NewServeMux()
 	}
 	if !a.cfg.WebsocketDisable {
-		public.Handle("/connection/websocket", websocket.NewHandler(a.n))
+		a.ws = websocket.NewHandler(a.n)
+		public.Handle("/connection/websocket", a.ws)
 	}
 	internal.HandleFunc("GET /health", a.serveHealth)
 	if a.cfg.Debug {
@@ -105,6 +108,10 @@ func (a *App) handlers() (public, internal *http.ServeMux, err error) {
 // httpIdleTimeout closes an HTTP keep-alive connection idle this long.
 const httpIdleTimeout = 2 * time.Minute
 
+// readHeaderTimeout bounds how long a client may take to send a request's
+// headers, WebSocket handshakes included.
+const readHeaderTimeout = 10 * time.Second
+
 func (a *App) listen(address string, port int, h http.Handler) (string, error) {
 	// No TCP keep-alive probes: WebSocket connections have the server's
 	// pings and pong timeouts, and idle HTTP connections IdleTimeout. It
@@ -116,7 +123,7 @@ func (a *App) listen(address string, port int, h http.Handler) (string, error) {
 	}
 	srv := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       httpIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
 	}
@@ -141,6 +148,12 @@ func (a *App) Start() error {
 	addr, err := a.listen(a.cfg.Address, a.cfg.Port, public)
 	if err != nil {
 		return err
+	}
+	if a.ws != nil {
+		// WebSocket handshakes are taken from the accepted connections
+		// before the HTTP server sees them (epoll engine); the HTTP server
+		// gets the rest.
+		a.listeners[0] = a.ws.DirectListener(a.listeners[0], "/connection/websocket", readHeaderTimeout)
 	}
 	a.addr = addr
 	internalAddr := addr

@@ -27,8 +27,13 @@ import (
 // waitTimeout bounds every wait of the tests.
 const waitTimeout = wait.Timeout
 
-// engines are the values of websocket_engine every shared test runs with.
-var engines = []string{EngineEpoll, EngineGorilla}
+// engineDirect is the epoll engine with handshakes taken by a
+// DirectListener in front of the HTTP server, as the app serves it.
+const engineDirect = "epoll-direct"
+
+// engines are the values of websocket_engine every shared test runs with,
+// and engineDirect.
+var engines = []string{EngineEpoll, EngineGorilla, engineDirect}
 
 // forEngines runs fn as a parallel subtest per engine.
 func forEngines(t *testing.T, fn func(t *testing.T, engine string)) {
@@ -69,6 +74,10 @@ func startTestServer(t testing.TB, engine string, useTLS bool, mutate func(*conf
 	cfg.AllowSubscribeForClient = true
 	cfg.AllowPublishForClient = true
 	cfg.WebsocketEngine = engine
+	direct := engine == engineDirect
+	if direct {
+		cfg.WebsocketEngine = EngineEpoll
+	}
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -82,6 +91,9 @@ func startTestServer(t testing.TB, engine string, useTLS bool, mutate func(*conf
 	}
 	h := NewHandler(n)
 	srv := httptest.NewUnstartedServer(h)
+	if direct && !useTLS {
+		srv.Listener = h.DirectListener(srv.Listener, "/connection/websocket", 10*time.Second)
+	}
 	if useTLS {
 		srv.StartTLS()
 	} else {

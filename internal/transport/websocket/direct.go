@@ -1,0 +1,255 @@
+package websocket
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// DirectListener returns a listener for an HTTP server that also serves
+// path: WebSocket handshakes for path are read from the accepted
+// connections here and served by h without the HTTP server, which would
+// start a goroutine with a 4 KiB reader and writer per connection and
+// allocate another writer when the connection is taken over; the other
+// connections are handed to the HTTP server by Accept, their first bytes
+// intact. headerTimeout bounds how long a connection may take to send its
+// request line and headers.
+//
+// Only the epoll engine is served this way; with the gorilla engine ln is
+// returned as it is.
+func (h *Handler) DirectListener(ln net.Listener, path string, headerTimeout time.Duration) net.Listener {
+	if h.name != EngineEpoll {
+		return ln
+	}
+	l := &directListener{
+		Listener: ln,
+		h:        h,
+		prefix:   "GET " + path,
+		timeout:  headerTimeout,
+		conns:    make(chan net.Conn),
+		done:     make(chan struct{}),
+	}
+	go l.run()
+	return l
+}
+
+type directListener struct {
+	net.Listener
+	h       *Handler
+	prefix  string
+	timeout time.Duration
+	// conns passes the connections that are not handshakes to Accept.
+	conns chan net.Conn
+	done  chan struct{}
+
+	closeOnce sync.Once
+	errMu     sync.Mutex
+	err       error
+}
+
+// Accept returns the next connection that is not a handshake for the path.
+func (l *directListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		l.errMu.Lock()
+		defer l.errMu.Unlock()
+		return nil, l.err
+	}
+}
+
+// Close stops accepting; connections being routed are closed.
+func (l *directListener) Close() error {
+	err := l.Listener.Close()
+	l.stop(net.ErrClosed)
+	return err
+}
+
+func (l *directListener) stop(err error) {
+	l.closeOnce.Do(func() {
+		l.errMu.Lock()
+		l.err = err
+		l.errMu.Unlock()
+		close(l.done)
+	})
+}
+
+// run accepts connections and routes each on a goroutine of its own. Like
+// the HTTP server, it waits a little after an error that is not the
+// listener's end (out of descriptors, say) rather than give up.
+func (l *directListener) run() {
+	var backoff time.Duration
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				l.stop(err)
+				return
+			}
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			l.h.n.Log().Error("websocket: accept failed; retrying", "error", err, "retry_in", backoff)
+			select {
+			case <-time.After(backoff):
+				continue
+			case <-l.done:
+				return
+			}
+		}
+		backoff = 0
+		go l.route(c)
+	}
+}
+
+var directReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufferSize) }}
+var directWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 512) }}
+
+// route reads the start of c's first request: a handshake for the path is
+// served here, anything else goes to the HTTP server.
+func (l *directListener) route(c net.Conn) {
+	_ = c.SetReadDeadline(time.Now().Add(l.timeout))
+	br := directReaders.Get().(*bufio.Reader)
+	br.Reset(c)
+	defer func() {
+		br.Reset(nil)
+		directReaders.Put(br)
+	}()
+	ours, err := l.isHandshake(br)
+	if err != nil {
+		_ = c.Close()
+		return
+	}
+	if !ours {
+		head, _ := br.Peek(br.Buffered())
+		pc := &prefixedConn{Conn: c, head: bytes.Clone(head)}
+		_ = c.SetReadDeadline(time.Time{})
+		select {
+		case l.conns <- pc:
+		case <-l.done:
+			_ = c.Close()
+		}
+		return
+	}
+	req, err := http.ReadRequest(br)
+	if err != nil {
+		_, _ = c.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request"))
+		_ = c.Close()
+		return
+	}
+	req.RemoteAddr = c.RemoteAddr().String()
+	w := &directResponse{c: c, br: br}
+	l.h.ServeHTTP(w, req)
+	w.finish()
+}
+
+// isHandshake reads until it can tell whether the request line starts
+// with "GET <path>" followed by a space or a query.
+func (l *directListener) isHandshake(br *bufio.Reader) (bool, error) {
+	want := len(l.prefix) + 1
+	for n := 1; ; {
+		if _, err := br.Peek(n); err != nil {
+			return false, err
+		}
+		// Judge all that has arrived; wait for more only when needed.
+		b, _ := br.Peek(br.Buffered())
+		if len(b) >= want {
+			next := b[len(l.prefix)]
+			return string(b[:len(l.prefix)]) == l.prefix && (next == ' ' || next == '?'), nil
+		}
+		if string(b) != l.prefix[:len(b)] {
+			return false, nil
+		}
+		n = len(b) + 1
+	}
+}
+
+// prefixedConn is a connection whose first bytes were read already.
+type prefixedConn struct {
+	net.Conn
+	head []byte
+}
+
+func (c *prefixedConn) Read(p []byte) (int, error) {
+	if len(c.head) > 0 {
+		n := copy(p, c.head)
+		c.head = c.head[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// directResponse is the http.ResponseWriter of a handshake served from a
+// DirectListener: it takes the connection over (Hijack) or keeps a refusal
+// to write, with Connection: close, in finish.
+type directResponse struct {
+	c        net.Conn
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	header   http.Header
+	status   int
+	body     []byte
+	hijacked bool
+}
+
+func (w *directResponse) Header() http.Header {
+	if w.header == nil {
+		w.header = http.Header{}
+	}
+	return w.header
+}
+
+func (w *directResponse) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+}
+
+func (w *directResponse) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	w.body = append(w.body, p...)
+	return len(p), nil
+}
+
+// Hijack hands the connection over with the reader that holds what the
+// client sent behind its headers; the reader and writer go back to their
+// pools in finish, once the handshake is served.
+func (w *directResponse) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if w.hijacked {
+		return nil, nil, http.ErrHijacked
+	}
+	w.hijacked = true
+	_ = w.c.SetDeadline(time.Time{})
+	w.bw = directWriters.Get().(*bufio.Writer)
+	w.bw.Reset(w.c)
+	return w.c, bufio.NewReadWriter(w.br, w.bw), nil
+}
+
+// finish writes a refusal and closes the connection, or, after a Hijack,
+// returns the writer to its pool.
+func (w *directResponse) finish() {
+	if w.hijacked {
+		w.bw.Reset(nil)
+		directWriters.Put(w.bw)
+		return
+	}
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\n", w.status, http.StatusText(w.status))
+	h := w.Header()
+	h.Set("Content-Length", strconv.Itoa(len(w.body)))
+	h.Set("Connection", "close")
+	_ = h.Write(&b)
+	b.WriteString("\r\n")
+	b.Write(w.body)
+	_ = w.c.SetWriteDeadline(time.Now().Add(closeWait))
+	_, _ = w.c.Write(b.Bytes())
+	_ = w.c.Close()
+}
