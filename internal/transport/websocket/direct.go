@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -107,6 +108,10 @@ func (l *directListener) run() {
 	}
 }
 
+// maxHeaderBytes bounds a handshake's request line and headers, as the
+// HTTP server's default (http.DefaultMaxHeaderBytes) does.
+const maxHeaderBytes = http.DefaultMaxHeaderBytes
+
 var directReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufferSize) }}
 var directWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 512) }}
 
@@ -114,8 +119,11 @@ var directWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 
 // served here, anything else goes to the HTTP server.
 func (l *directListener) route(c net.Conn) {
 	_ = c.SetReadDeadline(time.Now().Add(l.timeout))
+	// The request line and headers are bounded as by the HTTP server;
+	// after the handshake the connection is read directly, not through br.
+	lr := &io.LimitedReader{R: c, N: maxHeaderBytes}
 	br := directReaders.Get().(*bufio.Reader)
-	br.Reset(c)
+	br.Reset(lr)
 	defer func() {
 		br.Reset(nil)
 		directReaders.Put(br)
@@ -138,8 +146,13 @@ func (l *directListener) route(c net.Conn) {
 	}
 	req, err := http.ReadRequest(br)
 	if err != nil {
-		_, _ = c.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request"))
-		_ = c.Close()
+		status := "400 Bad Request"
+		if lr.N == 0 {
+			status = "431 Request Header Fields Too Large"
+		}
+		_ = c.SetWriteDeadline(time.Now().Add(closeWait))
+		_, _ = io.WriteString(c, "HTTP/1.1 "+status+"\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"+status)
+		closeAfterAnswer(c)
 		return
 	}
 	req.RemoteAddr = c.RemoteAddr().String()
@@ -251,5 +264,19 @@ func (w *directResponse) finish() {
 	b.Write(w.body)
 	_ = w.c.SetWriteDeadline(time.Now().Add(closeWait))
 	_, _ = w.c.Write(b.Bytes())
-	_ = w.c.Close()
+	closeAfterAnswer(w.c)
+}
+
+// closeAfterAnswer closes c once the client had time to read the answer
+// just written: closing with unread bytes from the client pending would
+// reset the connection, and the client could lose the answer. As the HTTP
+// server does, it shuts the sending side, then reads and drops what comes
+// for a moment before closing.
+func closeAfterAnswer(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+		_ = tc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		_, _ = io.Copy(io.Discard, io.LimitReader(tc, 256<<10))
+	}
+	_ = c.Close()
 }

@@ -85,6 +85,13 @@ func TestDirectListenerRouting(t *testing.T) {
 		t.Fatalf("handshake in pieces: %d", resp.StatusCode)
 	}
 
+	// Headers past the HTTP server's bound.
+	c, br = dial()
+	resp = rawRequest(t, c, br, "GET /connection/websocket HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", http.DefaultMaxHeaderBytes)+"\r\n\r\n")
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("huge headers: %d", resp.StatusCode)
+	}
+
 	// Not HTTP at all: the HTTP server answers it.
 	c, br = dial()
 	resp = rawRequest(t, c, br, "HELLO\r\n\r\n")
