@@ -339,3 +339,25 @@ func httpDo(t *testing.T, s *testServer, method string, header http.Header) (int
 	}
 	return resp.StatusCode, string(body)
 }
+
+// readInOrder reads n messages from c (frames split into lines, server
+// pings left out) and checks that message k contains want(k).
+func readInOrder(c *websocket.Conn, n int, want func(k int) string) error {
+	for next := 0; next < n; {
+		_ = c.SetReadDeadline(time.Now().Add(2 * waitTimeout))
+		_, data, err := c.ReadMessage()
+		if err != nil {
+			return fmt.Errorf("after %d messages: %w", next, err)
+		}
+		for line := range strings.SplitSeq(string(data), "\n") {
+			if line == "{}" {
+				continue // a server ping
+			}
+			if w := want(next); !strings.Contains(line, w) {
+				return fmt.Errorf("message %d: got %.120s, want %s", next, line, w)
+			}
+			next++
+		}
+	}
+	return nil
+}

@@ -587,26 +587,8 @@ func TestManyConnectionsInOrder(t *testing.T) {
 				}
 			})
 			wg.Go(func() {
-				c := cs[i]
-				next := 0
-				for next < pubs {
-					_ = c.SetReadDeadline(time.Now().Add(2 * waitTimeout))
-					_, data, err := c.ReadMessage()
-					if err != nil {
-						t.Errorf("conn %d after %d publications: %v", i, next, err)
-						return
-					}
-					for line := range strings.SplitSeq(string(data), "\n") {
-						if line == "{}" {
-							continue // a server ping
-						}
-						want := fmt.Sprintf(`"data":{"k":%d}`, next)
-						if !strings.Contains(line, want) {
-							t.Errorf("conn %d: got %s, want %s", i, line, want)
-							return
-						}
-						next++
-					}
+				if err := readInOrder(cs[i], pubs, func(k int) string { return fmt.Sprintf(`"data":{"k":%d}`, k) }); err != nil {
+					t.Errorf("conn %d: %v", i, err)
 				}
 			})
 		}
@@ -649,24 +631,8 @@ func TestManyCommandsInBursts(t *testing.T) {
 				}()
 				// The connect reply, then one publish reply per command, in
 				// order.
-				next := 1
-				for next < cmds+2 {
-					_ = c.SetReadDeadline(time.Now().Add(2 * waitTimeout))
-					_, data, err := c.ReadMessage()
-					if err != nil {
-						t.Errorf("conn %d waiting for reply %d: %v", i, next, err)
-						return
-					}
-					for line := range strings.SplitSeq(string(data), "\n") {
-						if line == "{}" {
-							continue
-						}
-						if !strings.Contains(line, fmt.Sprintf(`"id":%d,`, next)) {
-							t.Errorf("conn %d: got %s, want reply %d", i, line, next)
-							return
-						}
-						next++
-					}
+				if err := readInOrder(c, cmds+1, func(k int) string { return fmt.Sprintf(`"id":%d,`, k+1) }); err != nil {
+					t.Errorf("conn %d: %v", i, err)
 				}
 			})
 		}
@@ -712,21 +678,8 @@ func TestSocketFullThenDrained(t *testing.T) {
 		// 4.5 MB against socket buffers of a few hundred KB: the server's
 		// writes wait now. Then read it all.
 		time.Sleep(200 * time.Millisecond)
-		next := 0
-		for next < msgs {
-			_ = c.SetReadDeadline(time.Now().Add(2 * waitTimeout))
-			_, data, err := c.ReadMessage()
-			if err != nil {
-				t.Fatalf("after %d messages: %v", next, err)
-			}
-			if string(data) == "{}" {
-				continue // a server ping
-			}
-			want := fmt.Sprintf(`"data":{"k":%d,"pad":"%s"}`, next, pad)
-			if !strings.Contains(string(data), want) {
-				t.Fatalf("message %d: got %.120s…", next, data)
-			}
-			next++
+		if err := readInOrder(c, msgs, func(k int) string { return fmt.Sprintf(`"data":{"k":%d,"pad":"%s"}`, k, pad) }); err != nil {
+			t.Fatal(err)
 		}
 	})
 }
