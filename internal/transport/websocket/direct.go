@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -146,13 +145,12 @@ func (l *directListener) route(c net.Conn) {
 	}
 	req, err := http.ReadRequest(br)
 	if err != nil {
-		status := "400 Bad Request"
+		status := http.StatusBadRequest
 		if lr.N == 0 {
-			status = "431 Request Header Fields Too Large"
+			status = http.StatusRequestHeaderFieldsTooLarge
 		}
-		_ = c.SetWriteDeadline(time.Now().Add(closeWait))
-		_, _ = io.WriteString(c, "HTTP/1.1 "+status+"\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"+status)
-		closeAfterAnswer(c)
+		text := strconv.Itoa(status) + " " + http.StatusText(status)
+		answer(c, status, http.Header{"Content-Type": {"text/plain; charset=utf-8"}}, []byte(text))
 		return
 	}
 	req.RemoteAddr = c.RemoteAddr().String()
@@ -254,17 +252,26 @@ func (w *directResponse) finish() {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\n", w.status, http.StatusText(w.status))
-	h := w.Header()
-	h.Set("Content-Length", strconv.Itoa(len(w.body)))
-	h.Set("Connection", "close")
-	_ = h.Write(&b)
-	b.WriteString("\r\n")
-	b.Write(w.body)
-	_ = w.c.SetWriteDeadline(time.Now().Add(closeWait))
-	_, _ = w.c.Write(b.Bytes())
-	closeAfterAnswer(w.c)
+	answer(w.c, w.status, w.header, w.body)
+}
+
+// answer writes a response with Connection: close and closes c.
+func answer(c net.Conn, status int, header http.Header, body []byte) {
+	resp := &http.Response{
+		StatusCode:    status,
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        header,
+		Body:          io.NopCloser(bytes.NewReader(body)),
+		ContentLength: int64(len(body)),
+		Close:         true,
+	}
+	if resp.Header == nil {
+		resp.Header = http.Header{}
+	}
+	_ = c.SetWriteDeadline(time.Now().Add(closeWait))
+	_ = resp.Write(c)
+	closeAfterAnswer(c)
 }
 
 // closeAfterAnswer closes c once the client had time to read the answer
