@@ -684,6 +684,33 @@ func TestSocketFullThenDrained(t *testing.T) {
 	})
 }
 
+// TestWriteTimeoutDropsStuckClient: a client that stops reading makes the
+// server's writes wait once its socket is full; websocket_write_timeout
+// must end that wait and drop the client.
+func TestWriteTimeoutDropsStuckClient(t *testing.T) {
+	t.Parallel()
+	forEngines(t, func(t *testing.T, engine string) {
+		s := newTestServer(t, engine, func(c *config.Config) {
+			c.ClientMaxMessagesInFrame = 1
+			c.ClientQueueMaxSize = 64 << 20
+			c.WebsocketWriteTimeout = 300 * time.Millisecond
+		})
+		c := s.connect(t, "1")
+		_ = c.WriteMessage(websocket.TextMessage, []byte(`{"id":2,"subscribe":{"channel":"stuck"}}`))
+		if err := readInOrder(c, 1, func(int) string { return `"id":2` }); err != nil {
+			t.Fatal(err)
+		}
+		pad := strings.Repeat("x", 1500)
+		for k := range 3000 {
+			if _, err := s.n.Publish(t.Context(), "stuck", fmt.Appendf(nil, `{"k":%d,"pad":%q}`, k, pad), node.PublishOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The client never reads again.
+		s.waitNoClients(t)
+	})
+}
+
 // TestWriteAndCloseConcurrently publishes to connections while they are
 // disconnected, for the race detector.
 func TestWriteAndCloseConcurrently(t *testing.T) {
