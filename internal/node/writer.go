@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/centrifugal/protocol"
+
+	"github.com/rotorhq/rotor/internal/warm"
 )
 
 // maxBatch is how many queued messages one frame carries by default
@@ -20,6 +22,22 @@ const maxBatch = 64
 // that it cannot hold back the other writers of a shared flush (see
 // flushJob).
 const slowWrite = 5 * time.Millisecond
+
+// Flushes run on goroutines kept warm between flushes (see package warm):
+// a goroutine per flush would grow a new stack for each. At most
+// maxParkedFlushers wait for work.
+const maxParkedFlushers = 64
+
+var (
+	flushers      = warm.New(maxParkedFlushers, (*writer).flush)
+	groupFlushers = warm.New(maxParkedFlushers, func(g jobGroup) { g.j.run(g.ws) })
+)
+
+// jobGroup is one group of a flushJob's writers, flushed by one goroutine.
+type jobGroup struct {
+	j  *flushJob
+	ws []*writer
+}
 
 // writerConfig is what the node's configuration sets for every writer.
 type writerConfig struct {
@@ -89,7 +107,7 @@ func (w *writer) enqueue(msg []byte, urgent bool) bool {
 	case start && (urgent || w.cfg.delay <= 0):
 		w.delayed = false
 		w.mu.Unlock()
-		go w.flush()
+		flushers.Go(w)
 	case start:
 		// delayed was set by appendLocked.
 		if w.timer == nil {
@@ -103,7 +121,7 @@ func (w *writer) enqueue(msg []byte, urgent bool) bool {
 		// delayed false.
 		w.delayed = false
 		w.mu.Unlock()
-		go w.flush()
+		flushers.Go(w)
 	default:
 		w.mu.Unlock()
 	}
@@ -349,7 +367,7 @@ func (j *flushJob) startNow() {
 		return
 	case 1:
 		if w := j.ws[0]; !j.delayed || w.takeDue() {
-			go w.flush()
+			flushers.Go(w)
 		}
 		j.recycle()
 		return
@@ -364,7 +382,7 @@ func (j *flushJob) startNow() {
 	groups = (len(ws) + size - 1) / size
 	j.left.Store(int32(groups))
 	for lo := 0; lo < len(ws); lo += size {
-		go j.run(ws[lo:min(lo+size, len(ws))])
+		groupFlushers.Go(jobGroup{j, ws[lo:min(lo+size, len(ws))]})
 	}
 }
 
@@ -375,13 +393,13 @@ func (j *flushJob) run(ws []*writer) {
 		if j.delayed && !w.takeDue() {
 			ws[i] = nil // flushed already, for an urgent message
 		} else if w.isSlow() {
-			go w.flush()
+			flushers.Go(w)
 			ws[i] = nil
 		}
 	}
 	for _, w := range ws {
 		if w != nil && w.flushOnce() {
-			go w.flush()
+			flushers.Go(w)
 		}
 	}
 	if j.left.Add(-1) == 0 {

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/rotorhq/rotor/internal/warm"
 )
 
 // DirectListener returns a listener for an HTTP server that also serves
@@ -35,6 +37,9 @@ func (h *Handler) DirectListener(ln net.Listener, path string, headerTimeout tim
 		conns:    make(chan net.Conn),
 		done:     make(chan struct{}),
 	}
+	// Routers are kept warm: a burst of handshakes would otherwise start
+	// a goroutine, and grow its stack, for each.
+	l.routers = warm.New(maxParkedRouters, l.route)
 	go l.run()
 	return l
 }
@@ -47,6 +52,8 @@ type directListener struct {
 	// conns passes the connections that are not handshakes to Accept.
 	conns chan net.Conn
 	done  chan struct{}
+	// routers run route for each accepted connection.
+	routers *warm.Pool[net.Conn]
 
 	closeOnce sync.Once
 	errMu     sync.Mutex
@@ -78,10 +85,11 @@ func (l *directListener) stop(err error) {
 		l.err = err
 		l.errMu.Unlock()
 		close(l.done)
+		l.routers.Close()
 	})
 }
 
-// run accepts connections and routes each on a goroutine of its own. Like
+// run accepts connections and routes each on a router goroutine. Like
 // the HTTP server, it waits a little after an error that is not the
 // listener's end (out of descriptors, say) rather than give up.
 func (l *directListener) run() {
@@ -103,9 +111,12 @@ func (l *directListener) run() {
 			}
 		}
 		backoff = 0
-		go l.route(c)
+		l.routers.Go(c)
 	}
 }
+
+// maxParkedRouters bounds the routers kept waiting for connections.
+const maxParkedRouters = 64
 
 // maxHeaderBytes bounds a handshake's request line and headers, as the
 // HTTP server's default (http.DefaultMaxHeaderBytes) does.
