@@ -94,6 +94,9 @@ func (n *Node) NewClient(t Transport, opts ClientOptions) (*Client, error) {
 		n.log.Debug("client write failed", "client", c.id, "error", err)
 		c.close(DisconnectWriteError, false)
 	})
+	if nw, ok := t.(NoWaitWriter); ok {
+		c.w.writeNoWait = nw.WriteNoWait
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.staleTimer = time.AfterFunc(n.cfg.ClientStaleCloseDelay, func() {

@@ -16,3 +16,15 @@ type Transport interface {
 	// and closes the connection.
 	Close(d Disconnect) error
 }
+
+// NoWaitWriter is implemented by transports that can write a frame without
+// waiting on the client. A fan-out writes to many clients from a few
+// goroutines; with it, a client whose socket is full holds none of them up.
+type NoWaitWriter interface {
+	// WriteNoWait writes what of frame the connection takes at once. When
+	// that is not all of it (or another write is in progress), rest writes
+	// the remainder, waiting as Write does; the caller calls rest, on a
+	// goroutine that may wait, before it writes anything else. frame may be
+	// reused once WriteNoWait returns.
+	WriteNoWait(frame []byte) (rest func() error, err error)
+}

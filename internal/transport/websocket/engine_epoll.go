@@ -1,6 +1,7 @@
 package websocket
 
 import (
+	"bytes"
 	"errors"
 	"net"
 	"net/http"
@@ -180,6 +181,79 @@ func (c *conn) Write(frame []byte) error {
 		c.startCloseTimerLocked()
 	}
 	return err
+}
+
+// WriteNoWait implements node.NoWaitWriter: the frame is written as by
+// Write as far as the socket takes it at once. The rest, if any, is left
+// to the returned function, which keeps the connection's write lock until
+// it has written it (or failed), so that nothing else goes out between the
+// two parts. All of the frame is left when another write holds the lock,
+// and on connections not read by epoll (TLS), which cannot be written
+// without waiting; the writer then counts as slow and writes from a
+// goroutine of its own from then on.
+func (c *conn) WriteNoWait(frame []byte) (rest func() error, err error) {
+	if c.rc == nil || !c.wmu.TryLock() {
+		b := bytes.Clone(frame)
+		return func() error { return c.Write(b) }, nil
+	}
+	if c.closeSent {
+		c.wmu.Unlock()
+		return nil, errCloseSent
+	}
+	op := ws.OpText
+	if c.binary {
+		op = ws.OpBinary
+	}
+	var hdr [maxServerHeaderSize]byte
+	n := putServerHeader(&hdr, op, len(frame))
+	bp := writeBufPool.Get().(*[]byte)
+	buf := (*bp)[:0]
+	// left is what the socket did not take; it may share buf, so buf goes
+	// back to the pool only once left is written.
+	var left []byte
+	if len(frame) <= smallFrame {
+		b := append(append(buf, hdr[:n]...), frame...)
+		var written int
+		written, err = c.writeNow(b)
+		left = b[written:]
+	} else {
+		// A large payload is not copied unless the socket leaves some of it.
+		b := append(buf, hdr[:n]...)
+		var hw, pw int
+		if hw, err = c.writeNow(b); err == nil && hw == n {
+			pw, err = c.writeNow(frame)
+		}
+		if err == nil && pw < len(frame) {
+			left = append(b[hw:], frame[pw:]...)
+		}
+	}
+	if err != nil || len(left) == 0 {
+		*bp = buf[:0]
+		writeBufPool.Put(bp)
+		if err != nil {
+			c.startCloseTimerLocked()
+		}
+		c.wmu.Unlock()
+		return nil, err
+	}
+	return c.restLocked(left, bp, buf), nil
+}
+
+// restLocked returns the function that writes left, the part of a frame
+// WriteNoWait could not, and then releases the write lock and bp (whose
+// buffer buf left may share).
+func (c *conn) restLocked(left []byte, bp *[]byte, buf []byte) func() error {
+	return func() error {
+		defer c.wmu.Unlock()
+		c.armDeadlineLocked()
+		_, err := c.nc.Write(left)
+		*bp = buf[:0]
+		writeBufPool.Put(bp)
+		if err != nil {
+			c.startCloseTimerLocked()
+		}
+		return err
+	}
 }
 
 // writeFrameLocked writes one unmasked final frame with one system call.

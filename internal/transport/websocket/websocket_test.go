@@ -640,6 +640,16 @@ func TestManyCommandsInBursts(t *testing.T) {
 	})
 }
 
+// oneMessageFrames configures one message per frame, a queue bound far
+// above what the tests write, and the write timeout.
+func oneMessageFrames(writeTimeout time.Duration) func(*config.Config) {
+	return func(c *config.Config) {
+		c.ClientMaxMessagesInFrame = 1
+		c.ClientQueueMaxSize = 64 << 20
+		c.WebsocketWriteTimeout = writeTimeout
+	}
+}
+
 // TestSocketFullThenDrained fills a client's socket while it does not
 // read, so that writes are cut short and must wait (one message per frame,
 // each written on its own), then reads: every message arrives, whole and
@@ -648,11 +658,7 @@ func TestSocketFullThenDrained(t *testing.T) {
 	t.Parallel()
 	const msgs = 3000
 	forEngines(t, func(t *testing.T, engine string) {
-		s := newTestServer(t, engine, func(c *config.Config) {
-			c.ClientMaxMessagesInFrame = 1
-			c.ClientQueueMaxSize = 64 << 20
-			c.WebsocketWriteTimeout = time.Minute
-		})
+		s := newTestServer(t, engine, oneMessageFrames(time.Minute))
 		c, resp, err := s.dialer().Dial(s.url, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -684,17 +690,49 @@ func TestSocketFullThenDrained(t *testing.T) {
 	})
 }
 
+// TestStuckSubscriberHoldsNoOneUp: a fan-out writes to its subscribers
+// from a few workers; a subscriber whose socket is full must not hold
+// them up (the write timeout is a minute here), and once it reads again it
+// gets every message whole and in order. The reading subscriber gets each
+// publication before the next is made, so that every publication finds
+// the stuck subscriber's writer idle and is written to it by a worker.
+func TestStuckSubscriberHoldsNoOneUp(t *testing.T) {
+	t.Parallel()
+	const msgs = 4000
+	forEngines(t, func(t *testing.T, engine string) {
+		s := newTestServer(t, engine, oneMessageFrames(time.Minute))
+		stuck := s.connect(t, "1")
+		reader := s.connect(t, "2")
+		for _, c := range []*websocket.Conn{stuck, reader} {
+			_ = c.WriteMessage(websocket.TextMessage, []byte(`{"id":2,"subscribe":{"channel":"shared"}}`))
+			if err := readInOrder(c, 1, func(int) string { return `"id":2` }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// 16 MB: the stuck subscriber's socket is full long before the end.
+		pad := strings.Repeat("x", 4000)
+		want := func(k int) string { return fmt.Sprintf(`"data":{"k":%d,"pad":"%s"}`, k, pad) }
+		for k := range msgs {
+			if _, err := s.n.Publish(t.Context(), "shared", fmt.Appendf(nil, `{"k":%d,"pad":%q}`, k, pad), node.PublishOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if err := readInOrder(reader, 1, func(int) string { return want(k) }); err != nil {
+				t.Fatalf("the reading subscriber, publication %d: %v", k, err)
+			}
+		}
+		if err := readInOrder(stuck, msgs, want); err != nil {
+			t.Fatalf("the stuck subscriber, reading at last: %v", err)
+		}
+	})
+}
+
 // TestWriteTimeoutDropsStuckClient: a client that stops reading makes the
 // server's writes wait once its socket is full; websocket_write_timeout
 // must end that wait and drop the client.
 func TestWriteTimeoutDropsStuckClient(t *testing.T) {
 	t.Parallel()
 	forEngines(t, func(t *testing.T, engine string) {
-		s := newTestServer(t, engine, func(c *config.Config) {
-			c.ClientMaxMessagesInFrame = 1
-			c.ClientQueueMaxSize = 64 << 20
-			c.WebsocketWriteTimeout = 300 * time.Millisecond
-		})
+		s := newTestServer(t, engine, oneMessageFrames(300*time.Millisecond))
 		c := s.connect(t, "1")
 		_ = c.WriteMessage(websocket.TextMessage, []byte(`{"id":2,"subscribe":{"channel":"stuck"}}`))
 		if err := readInOrder(c, 1, func(int) string { return `"id":2` }); err != nil {
