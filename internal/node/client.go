@@ -94,7 +94,7 @@ func (n *Node) NewClient(t Transport, opts ClientOptions) (*Client, error) {
 		n.log.Debug("client write failed", "client", c.id, "error", err)
 		c.close(DisconnectWriteError, false)
 	})
-	if nw, ok := t.(NoWaitWriter); ok {
+	if nw, ok := t.(NoWaitWriter); ok && nw.CanWriteNoWait() {
 		c.w.writeNoWait = nw.WriteNoWait
 	}
 	c.mu.Lock()

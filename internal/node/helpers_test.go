@@ -42,6 +42,19 @@ func (s *sinkTransport) Write(frame []byte) error {
 	s.frames <- append([]byte(nil), frame...)
 	return nil
 }
+
+// WriteNoWait implements NoWaitWriter: a sink with block set stands for a
+// full socket, and leaves the whole frame to rest.
+func (s *sinkTransport) WriteNoWait(frame []byte) (func() error, error) {
+	if s.block != nil {
+		b := append([]byte(nil), frame...)
+		return func() error { return s.Write(b) }, nil
+	}
+	return nil, s.Write(frame)
+}
+
+func (s *sinkTransport) CanWriteNoWait() bool { return true }
+
 func (s *sinkTransport) Close(d Disconnect) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -27,4 +27,9 @@ type NoWaitWriter interface {
 	// goroutine that may wait, before it writes anything else. frame may be
 	// reused once WriteNoWait returns.
 	WriteNoWait(frame []byte) (rest func() error, err error)
+	// CanWriteNoWait reports whether this connection can write at all
+	// without waiting (a TLS connection cannot); when it cannot, the
+	// writer does not use WriteNoWait and flushes on goroutines of its
+	// own.
+	CanWriteNoWait() bool
 }

@@ -31,6 +31,7 @@ const maxParkedFlushers = 64
 var (
 	flushers      = warm.New(maxParkedFlushers, (*writer).flush)
 	groupFlushers = warm.New(maxParkedFlushers, (*groupQueue).serve)
+	groupRunners  = warm.New(maxParkedFlushers, func(g jobGroup) { g.j.run(g.ws) })
 	// finishers finish the frames a fan-out left (set in init: finishWrite
 	// goes on with the flush, which may use finishers again).
 	finishers *warm.Pool[pendingWrite]
@@ -192,7 +193,7 @@ func (w *writer) flush() {
 // reports whether more is queued; when it reports false the flush is over
 // (flushing is false) or goes on elsewhere. With noWait, a frame the
 // connection does not take at once is finished, and the flush continued,
-// by a goroutine of its own (finishWrite), and the writer counts as slow.
+// by a goroutine of its own (finishWrite).
 func (w *writer) flushOnce(noWait bool) bool {
 	var arr [maxBatch][]byte
 	batch := arr[:min(w.cfg.maxInFrame, maxBatch)]
@@ -227,9 +228,8 @@ func (w *writer) flushOnce(noWait bool) bool {
 	start := time.Now()
 	rest, err := w.writeFrame(batch[:n], noWait && w.writeNoWait != nil)
 	if rest != nil {
-		w.mu.Lock()
-		w.slow = true
-		w.mu.Unlock()
+		// The writer stays flushing: what is queued meanwhile goes out
+		// from the finisher, in as few frames as it takes.
 		finishers.Go(pendingWrite{w, rest})
 		return false
 	}
@@ -425,6 +425,16 @@ func (j *flushJob) startNow() {
 	size := (len(ws) + groups - 1) / groups
 	j.left.Store(int32(groups))
 	fanouts.mu.Lock()
+	if len(fanouts.queue)-fanouts.head >= maxFanoutBacklog {
+		// The workers are behind: the server is saturated, and a free
+		// processor would not stay free anyway. Each group gets a
+		// goroutine, as the publications meanwhile share frames.
+		fanouts.mu.Unlock()
+		for lo := 0; lo < len(ws); lo += size {
+			groupRunners.Go(jobGroup{j, ws[lo:min(lo+size, len(ws))]})
+		}
+		return
+	}
 	for lo := 0; lo < len(ws); lo += size {
 		fanouts.queue = append(fanouts.queue, jobGroup{j, ws[lo:min(lo+size, len(ws))]})
 	}
@@ -435,6 +445,14 @@ func (j *flushJob) startNow() {
 		groupFlushers.Go(&fanouts)
 	}
 }
+
+// maxFanoutBacklog is how many groups may wait for the fan-out workers
+// (two publications to 1,000 subscribers) before further groups get
+// goroutines of their own: when the workers are that far behind, the
+// server is saturated and the processor they leave free is busy anyway.
+// (Burst with the server on one core, medians of 5: 671k deliveries a
+// second with this, 480k with every group queued; the spread is wide.)
+const maxFanoutBacklog = 64
 
 // fanoutWorkers is how many goroutines flush fan-out groups at once: one
 // processor fewer than there are, so that one stays free for the API,
@@ -472,6 +490,14 @@ func (q *groupQueue) serve() {
 		q.head++
 		q.mu.Unlock()
 		g.j.run(g.ws)
+		// Let the goroutines that wait for this processor run between
+		// groups: a worker going from group to group kept publish calls
+		// waiting until it was preempted, and the publications made
+		// meanwhile no longer joined the frames of writers still queued.
+		// Burst with the server on one core, without this: about 120k
+		// deliveries a second against 305k before the workers; with it,
+		// 830k against 470k (medians of 5).
+		runtime.Gosched()
 	}
 }
 

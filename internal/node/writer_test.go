@@ -128,13 +128,16 @@ func TestFlushJobSlowWriterDoesNotHoldGroup(t *testing.T) {
 	t.Parallel()
 	block := make(chan struct{})
 	defer close(block)
-	slow := newSink(protocol.TypeJSON)
+	// The slow writer's writes wait even in a group (stuckSink): only its
+	// own goroutine may make them.
+	slow := stuckSink{newSink(protocol.TypeJSON), block}
 	slow.block = block
 	fast := newSink(protocol.TypeJSON)
 	ws := []*writer{
 		newWriter(protocol.TypeJSON, writerConfig{maxSize: 1 << 20}, slow.Write, func(error) {}),
-		newWriter(protocol.TypeJSON, writerConfig{maxSize: 1 << 20}, fast.Write, func(error) {}),
+		noWaitWriter(fast),
 	}
+	ws[0].writeNoWait = slow.WriteNoWait
 	ws[0].slow = true
 	j := newFlushJob()
 	for _, w := range ws {
@@ -151,6 +154,127 @@ func TestFlushJobSlowWriterDoesNotHoldGroup(t *testing.T) {
 	case <-fast.frames:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the fast writer waited for the slow one")
+	}
+}
+
+// noWaitWriter returns a writer on s that writes fan-outs without waiting,
+// as a client's writer on a websocket connection does.
+func noWaitWriter(s *sinkTransport) *writer {
+	w := newWriter(s.proto, writerConfig{maxSize: 1 << 20}, s.Write, func(error) {})
+	w.writeNoWait = s.WriteNoWait
+	return w
+}
+
+// TestFlushJobLeavesFullSocketToItsWriter: a group write that a socket does
+// not take at once is finished by a goroutine of the writer's own, which
+// goes on with what is queued meanwhile, in order; the group goes on to the
+// next writer at once.
+func TestFlushJobLeavesFullSocketToItsWriter(t *testing.T) {
+	t.Parallel()
+	block := make(chan struct{})
+	full := newSink(protocol.TypeJSON)
+	full.block = block
+	fast := newSink(protocol.TypeJSON)
+	ws := []*writer{noWaitWriter(full), noWaitWriter(fast)}
+	j := newFlushJob()
+	for _, w := range ws {
+		if _, start := w.enqueueNoFlush([]byte("1")); start {
+			j.add(w)
+		}
+	}
+	j.start()
+	if got := frameWithin(t, fast, 5*time.Second); got != "1" {
+		t.Fatalf("fast writer: frame %q", got)
+	}
+	// The full writer is still flushing: more for it queues, no job.
+	for _, m := range []string{"2", "3"} {
+		if ok, start := ws[0].enqueueNoFlush([]byte(m)); !ok || start {
+			t.Fatalf("enqueue %s: ok = %v, start = %v", m, ok, start)
+		}
+	}
+	close(block)
+	if got := frameWithin(t, full, 5*time.Second); got != "1" {
+		t.Fatalf("full writer: first frame %q", got)
+	}
+	if got := frameWithin(t, full, 5*time.Second); got != "2\n3" {
+		t.Fatalf("full writer: second frame %q", got)
+	}
+	waitFor(t, func() bool { ws[0].mu.Lock(); defer ws[0].mu.Unlock(); return !ws[0].flushing })
+}
+
+// stuckSink is a transport whose WriteNoWait waits (which a real one never
+// does) until release is closed: it holds a fan-out worker.
+type stuckSink struct {
+	*sinkTransport
+	release chan struct{}
+}
+
+func (s stuckSink) WriteNoWait(frame []byte) (func() error, error) {
+	<-s.release
+	return nil, s.Write(frame)
+}
+
+// TestFanoutBacklogGetsGoroutines holds every fan-out worker and queues
+// maxFanoutBacklog groups: the next job's groups must not wait in the
+// queue. Not parallel: the workers are the package's.
+func TestFanoutBacklogGetsGoroutines(t *testing.T) {
+	release := make(chan struct{})
+	released := false
+	defer func() {
+		if !released {
+			close(release)
+		}
+	}()
+	// One job per worker, each of two writers (one group), the first stuck.
+	var stuck []*sinkTransport
+	for range fanoutWorkers() {
+		s := stuckSink{newSink(protocol.TypeJSON), release}
+		w := newWriter(protocol.TypeJSON, writerConfig{maxSize: 1 << 20}, s.Write, func(error) {})
+		w.writeNoWait = s.WriteNoWait
+		other := newSink(protocol.TypeJSON)
+		j := newFlushJob()
+		for _, w := range []*writer{w, noWaitWriter(other)} {
+			w.enqueueNoFlush([]byte("s"))
+			j.add(w)
+		}
+		j.start()
+		stuck = append(stuck, s.sinkTransport)
+	}
+	waitFor(t, func() bool {
+		fanouts.mu.Lock()
+		defer fanouts.mu.Unlock()
+		return fanouts.head == len(fanouts.queue) && fanouts.running == fanoutWorkers()
+	})
+	// maxFanoutBacklog groups queue behind them.
+	queued := make([]*sinkTransport, maxFanoutBacklog*flushGroup)
+	j := newFlushJob()
+	for i := range queued {
+		queued[i] = newSink(protocol.TypeJSON)
+		w := noWaitWriter(queued[i])
+		w.enqueueNoFlush([]byte("q"))
+		j.add(w)
+	}
+	j.start()
+	// The next job is not queued.
+	late := []*sinkTransport{newSink(protocol.TypeJSON), newSink(protocol.TypeJSON)}
+	j = newFlushJob()
+	for _, s := range late {
+		w := noWaitWriter(s)
+		w.enqueueNoFlush([]byte("late"))
+		j.add(w)
+	}
+	j.start()
+	for i, s := range late {
+		if got := frameWithin(t, s, 5*time.Second); got != "late" {
+			t.Fatalf("late writer %d: frame %q", i, got)
+		}
+	}
+	close(release)
+	released = true
+	for i, s := range append(stuck, queued...) {
+		if got := frameWithin(t, s, 5*time.Second); got != "s" && got != "q" {
+			t.Fatalf("writer %d: frame %q", i, got)
+		}
 	}
 }
 

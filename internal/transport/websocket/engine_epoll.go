@@ -187,12 +187,9 @@ func (c *conn) Write(frame []byte) error {
 // Write as far as the socket takes it at once. The rest, if any, is left
 // to the returned function, which keeps the connection's write lock until
 // it has written it (or failed), so that nothing else goes out between the
-// two parts. All of the frame is left when another write holds the lock,
-// and on connections not read by epoll (TLS), which cannot be written
-// without waiting; the writer then counts as slow and writes from a
-// goroutine of its own from then on.
+// two parts. All of the frame is left when another write holds the lock.
 func (c *conn) WriteNoWait(frame []byte) (rest func() error, err error) {
-	if c.rc == nil || !c.wmu.TryLock() {
+	if !c.wmu.TryLock() {
 		b := bytes.Clone(frame)
 		return func() error { return c.Write(b) }, nil
 	}

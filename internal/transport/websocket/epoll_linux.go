@@ -482,6 +482,10 @@ func (w *rawWrite) do(fd uintptr) {
 	}
 }
 
+// CanWriteNoWait implements node.NoWaitWriter: connections read by epoll
+// can be written without waiting (writeNow); others (TLS) cannot.
+func (c *conn) CanWriteNoWait() bool { return c.rc != nil }
+
 // writeNow writes what of b the socket takes without waiting and returns
 // how much that was; err is nil also when the socket would block, and the
 // caller writes the rest through the runtime's poller. Writing straight to

@@ -23,3 +23,7 @@ func (c *conn) unregister() {}
 // writeNow writes nothing without epoll: every write goes through the
 // runtime's poller.
 func (c *conn) writeNow(b []byte) (int, error) { return 0, nil }
+
+// CanWriteNoWait implements node.NoWaitWriter: without epoll nothing is
+// written without waiting.
+func (c *conn) CanWriteNoWait() bool { return false }
