@@ -167,10 +167,7 @@ func (c *conn) Protocol() protocol.Type {
 // A failed write leaves the stream unusable: the connection is dropped
 // closeWait later at the latest.
 func (c *conn) Write(frame []byte) error {
-	op := ws.OpText
-	if c.binary {
-		op = ws.OpBinary
-	}
+	op := c.dataOp()
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.closeSent {
@@ -181,6 +178,15 @@ func (c *conn) Write(frame []byte) error {
 		c.startCloseTimerLocked()
 	}
 	return err
+}
+
+// dataOp is the opcode of the connection's data frames: text for JSON,
+// binary for Protobuf.
+func (c *conn) dataOp() ws.OpCode {
+	if c.binary {
+		return ws.OpBinary
+	}
+	return ws.OpText
 }
 
 // WriteNoWait implements node.NoWaitWriter: the frame is written as by
@@ -197,10 +203,7 @@ func (c *conn) WriteNoWait(frame []byte) (rest func() error, err error) {
 		c.wmu.Unlock()
 		return nil, errCloseSent
 	}
-	op := ws.OpText
-	if c.binary {
-		op = ws.OpBinary
-	}
+	op := c.dataOp()
 	var hdr [maxServerHeaderSize]byte
 	n := putServerHeader(&hdr, op, len(frame))
 	bp := writeBufPool.Get().(*[]byte)
