@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gorilla/websocket"
+	"github.com/gobwas/ws"
 )
 
 // Run-wide bounds.
@@ -121,13 +121,14 @@ type runner struct {
 	o       Options
 	log     *slog.Logger
 	proc    *procStats // nil: no server figures
-	dialers []*websocket.Dialer
+	dialers []*ws.Dialer
 	binary  bool
 
 	conns []*conn // index = connection number; nil where setup failed
 	subs  []int64 // established subscribers per channel
 
 	readers      sync.WaitGroup
+	pollers      pollers
 	latency      *histogram
 	received     atomic.Int64
 	foreign      atomic.Int64 // publications without a bench payload
@@ -546,6 +547,7 @@ func (r *runner) closeAll() {
 		})
 	}
 	wg.Wait()
+	r.stopPollers()
 	done := make(chan struct{})
 	go func() {
 		r.readers.Wait()

@@ -306,7 +306,7 @@ func TestSourceIPs(t *testing.T) {
 	}
 	defer ln.Close()
 	for i, d := range newDialers(&Options{SourceIPs: ips, ConnectTimeout: time.Second}) {
-		c, err := d.NetDialContext(t.Context(), "tcp", ln.Addr().String())
+		c, err := d.NetDial(t.Context(), "tcp", ln.Addr().String())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,28 +6,25 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/centrifugal/protocol"
+	"github.com/gobwas/ws"
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/gorilla/websocket"
 	"github.com/mailru/easyjson/jlexer"
 )
 
-// Client buffer sizes. A connection keeps its read buffer for its lifetime,
-// so it is small; frames are copied into pooled buffers, and the write
-// buffer is pooled too (writes are rare: setup and pongs).
+// Client buffer sizes. A blocking read (setup) borrows a pooled buffer;
+// after setup connections are read by a few loops with a buffer each, and
+// a connection keeps only the start of a frame not complete yet.
 const (
-	readBufferSize  = 1024
-	writeBufferSize = 1024
-	frameBufferSize = 4096
-	maxPooledFrame  = 64 << 10
-	pongTimeout     = 5 * time.Second
-	closeTimeout    = time.Second
+	readBufferSize = 4096
+	pollBufferSize = 64 << 10
+	pongTimeout    = 5 * time.Second
+	closeTimeout   = time.Second
 )
 
 // Setup command ids.
@@ -39,43 +36,47 @@ const (
 var (
 	jsonPong     = []byte("{}")
 	protobufPong = []byte{0} // one message of length zero
-
-	writeBufferPool = &sync.Pool{}
-	framePool       = sync.Pool{New: func() any { b := make([]byte, 0, frameBufferSize); return &b }}
 )
 
-// conn is one client connection. After setup only its reader goroutine
-// writes to ws (pongs); closing uses WriteControl and Close, which gorilla
-// allows concurrently with that writer.
+// conn is one client connection. After setup only its reader writes to it
+// (pongs), apart from the close at the end; wmu orders the two.
 type conn struct {
-	ws      *websocket.Conn
+	nc      net.Conn
 	channel int
 	closing atomic.Bool
+	ended   atomic.Bool
+	wmu     sync.Mutex
+
+	// in holds the start of a frame not complete yet; frag the fragments
+	// of a message so far. Only the reader uses them.
+	in   []byte
+	frag []byte
+	// onMessage handles each complete message.
+	onMessage func(msg []byte) error
+	// reading is how the reader loop reaches the connection (epoll).
+	reading readState
 }
 
 // newDialers returns one WebSocket dialer per source address (one with the
 // system's choice when there is none).
-func newDialers(o *Options) []*websocket.Dialer {
-	sub := []string(nil)
+func newDialers(o *Options) []*ws.Dialer {
+	var sub []string
 	if o.Protocol == ProtocolProtobuf {
 		sub = []string{"centrifuge-protobuf"}
 	}
-	mk := func(local net.Addr) *websocket.Dialer {
+	mk := func(local net.Addr) *ws.Dialer {
 		nd := &net.Dialer{Timeout: o.ConnectTimeout, LocalAddr: local}
-		return &websocket.Dialer{
-			NetDialContext:   nd.DialContext,
-			Proxy:            nil, // never through an environment proxy
-			HandshakeTimeout: o.ConnectTimeout,
-			ReadBufferSize:   readBufferSize,
-			WriteBufferSize:  writeBufferSize,
-			WriteBufferPool:  writeBufferPool,
-			Subprotocols:     sub,
+		return &ws.Dialer{
+			NetDial:        nd.DialContext,
+			Timeout:        o.ConnectTimeout,
+			ReadBufferSize: readBufferSize,
+			Protocols:      sub,
 		}
 	}
 	if len(o.SourceIPs) == 0 {
-		return []*websocket.Dialer{mk(nil)}
+		return []*ws.Dialer{mk(nil)}
 	}
-	ds := make([]*websocket.Dialer, len(o.SourceIPs))
+	ds := make([]*ws.Dialer, len(o.SourceIPs))
 	for i, s := range o.SourceIPs {
 		ds[i] = mk(&net.TCPAddr{IP: net.ParseIP(s)})
 	}
@@ -124,8 +125,8 @@ func (r *runner) setupFrame(token, channel string) ([]byte, error) {
 }
 
 // dial sets up connection i: dial, handshake, then connect and subscribe in
-// one frame, waiting for both replies. On success the connection's reader
-// goroutine is running.
+// one frame, waiting for both replies. On success the connection is read
+// by the reader loops.
 func (r *runner) dial(ctx context.Context, i, channel int) (*conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.o.ConnectTimeout)
 	defer cancel()
@@ -139,71 +140,97 @@ func (r *runner) dial(ctx context.Context, i, channel int) (*conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoding setup: %w", err)
 	}
-	ws, resp, err := r.dialers[i%len(r.dialers)].DialContext(ctx, r.o.URL, nil)
-	if resp != nil && resp.Body != nil {
-		// gorilla has read what it needs (and, after an upgrade, the body is
-		// empty); closing keeps the contract of http.Response.
-		_ = resp.Body.Close()
-	}
+	nc, br, _, err := r.dialers[i%len(r.dialers)].Dial(ctx, r.o.URL)
 	if err != nil {
-		if resp != nil {
-			return nil, fmt.Errorf("handshake: HTTP %d", resp.StatusCode)
+		var se ws.StatusError
+		if errors.As(err, &se) {
+			return nil, fmt.Errorf("handshake: HTTP %d", int(se))
 		}
 		return nil, err
 	}
-	c := &conn{ws: ws, channel: channel}
+	c := &conn{nc: nc, channel: channel}
+	if br != nil {
+		// What the server sent right behind its handshake response.
+		c.in = make([]byte, br.Buffered())
+		_, _ = br.Read(c.in)
+		ws.PutReader(br)
+	}
 	if err := r.setup(c, frame, deadline); err != nil {
-		_ = ws.Close()
+		_ = nc.Close()
 		return nil, err
 	}
-	r.readers.Add(1)
-	go r.readLoop(c)
+	c.onMessage = func(msg []byte) error { return r.eachReply(msg, c.handle(r)) }
+	if err := r.startReading(c); err != nil {
+		_ = nc.Close()
+		return nil, fmt.Errorf("starting to read: %w", err)
+	}
 	return c, nil
 }
 
 func (r *runner) setup(c *conn, frame []byte, deadline time.Time) error {
-	_ = c.ws.SetWriteDeadline(deadline)
-	_ = c.ws.SetReadDeadline(deadline)
-	if err := c.ws.WriteMessage(r.messageType(), frame); err != nil {
+	if err := c.write(r.opCode(), frame, deadline); err != nil {
 		return fmt.Errorf("writing connect: %w", err)
 	}
 	var replied int
-	for replied < 2 {
-		_, data, err := c.ws.ReadMessage()
-		if err != nil {
-			var ce *websocket.CloseError
-			if errors.As(err, &ce) {
-				return fmt.Errorf("closed by server during setup: %d %s", ce.Code, ce.Text)
-			}
-			return fmt.Errorf("reading setup replies: %w", err)
-		}
-		err = r.eachReply(data, func(rep *protocol.Reply) error {
+	var refused error
+	steady := c.handle(r)
+	c.onMessage = func(msg []byte) error {
+		return r.eachReply(msg, func(rep *protocol.Reply) error {
 			switch {
-			case isPing(rep):
-				return r.pong(c)
 			case rep.Id == connectID && rep.Error != nil:
-				return fmt.Errorf("connect: error %d %s", rep.Error.Code, rep.Error.Message)
+				refused = fmt.Errorf("connect: error %d %s", rep.Error.Code, rep.Error.Message)
+				return refused
 			case rep.Id == subscribeID && rep.Error != nil:
-				return fmt.Errorf("subscribe: error %d %s", rep.Error.Code, rep.Error.Message)
+				refused = fmt.Errorf("subscribe: error %d %s", rep.Error.Code, rep.Error.Message)
+				return refused
 			case rep.Id == connectID || rep.Id == subscribeID:
 				replied++
+				return nil
 			}
-			return nil
+			return steady(rep)
 		})
-		if err != nil {
-			return err
-		}
 	}
-	_ = c.ws.SetReadDeadline(time.Time{})
-	_ = c.ws.SetWriteDeadline(time.Time{})
-	return nil
+	var err error
+	if len(c.in) > 0 {
+		// Frames that came with the handshake response.
+		in := c.in
+		c.in = nil
+		err = c.feed(in)
+	}
+	if err == nil {
+		err = c.readBlocking(deadline, func() bool { return replied >= 2 })
+	}
+	var ce *closeError
+	switch {
+	case err == nil:
+		return nil
+	case refused != nil:
+		return refused
+	case errors.As(err, &ce):
+		return fmt.Errorf("closed by server during setup: %d %s", ce.code, ce.reason)
+	}
+	return fmt.Errorf("reading setup replies: %w", err)
 }
 
-func (r *runner) messageType() int {
+func (r *runner) opCode() ws.OpCode {
 	if r.binary {
-		return websocket.BinaryMessage
+		return ws.OpBinary
 	}
-	return websocket.TextMessage
+	return ws.OpText
+}
+
+// handle returns c's handler of replies after setup: it answers pings and
+// counts publications.
+func (c *conn) handle(r *runner) func(*protocol.Reply) error {
+	return func(rep *protocol.Reply) error {
+		if isPing(rep) {
+			return r.pong(c)
+		}
+		if rep.Push != nil && rep.Push.Pub != nil {
+			r.delivered(rep.Push.Pub.Data)
+		}
+		return nil
+	}
 }
 
 // pong answers a server ping with an empty command.
@@ -215,8 +242,7 @@ func (r *runner) pong(c *conn) error {
 	if r.binary {
 		msg = protobufPong
 	}
-	_ = c.ws.SetWriteDeadline(time.Now().Add(pongTimeout))
-	if err := c.ws.WriteMessage(r.messageType(), msg); err != nil {
+	if err := c.write(r.opCode(), msg, time.Now().Add(pongTimeout)); err != nil {
 		return err
 	}
 	r.pings.Add(1)
@@ -226,41 +252,6 @@ func (r *runner) pong(c *conn) error {
 // isPing reports whether rep is the server's ping: an empty reply.
 func isPing(rep *protocol.Reply) bool {
 	return rep.Id == 0 && rep.Error == nil && rep.Push == nil
-}
-
-// readLoop reads frames until the connection ends, counting publications
-// and answering pings.
-func (r *runner) readLoop(c *conn) {
-	defer r.readers.Done()
-	for {
-		_, rd, err := c.ws.NextReader()
-		if err != nil {
-			r.connEnded(c, err)
-			return
-		}
-		bp := framePool.Get().(*[]byte)
-		data, err := readAll(rd, (*bp)[:0])
-		if err == nil {
-			err = r.eachReply(data, func(rep *protocol.Reply) error {
-				if isPing(rep) {
-					return r.pong(c)
-				}
-				if rep.Push != nil && rep.Push.Pub != nil {
-					r.delivered(rep.Push.Pub.Data)
-				}
-				return nil
-			})
-		}
-		if cap(data) <= maxPooledFrame {
-			*bp = data[:0]
-			framePool.Put(bp)
-		}
-		if err != nil {
-			r.connEnded(c, err)
-			_ = c.ws.Close()
-			return
-		}
-	}
 }
 
 // delivered records one publication read by a subscriber.
@@ -276,15 +267,21 @@ func (r *runner) delivered(data []byte) {
 	r.lastDelivery.Store(now)
 }
 
-// connEnded records why a connection ended, unless the run closed it.
-func (r *runner) connEnded(c *conn, err error) {
+// end ends c after a read error, a protocol error or a close frame,
+// recording why unless the run closed it.
+func (r *runner) end(c *conn, err error) {
+	if !c.ended.CompareAndSwap(false, true) {
+		return
+	}
+	r.stopReading(c)
+	_ = c.nc.Close()
 	if c.closing.Load() {
 		return
 	}
 	code := 0
-	var ce *websocket.CloseError
+	var ce *closeError
 	if errors.As(err, &ce) {
-		code = ce.Code
+		code = ce.code
 	}
 	r.disconnects.Add(1)
 	r.mu.Lock()
@@ -298,9 +295,8 @@ func (r *runner) connEnded(c *conn, err error) {
 // close closes c with a normal close frame.
 func (c *conn) close() {
 	c.closing.Store(true)
-	_ = c.ws.WriteControl(websocket.CloseMessage,
-		websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(closeTimeout))
-	_ = c.ws.Close()
+	_ = c.write(ws.OpClose, ws.NewCloseFrameBody(ws.StatusNormalClosure, ""), time.Now().Add(closeTimeout))
+	_ = c.nc.Close()
 }
 
 // eachReply decodes every reply in a frame and calls fn on each.
@@ -357,23 +353,6 @@ func (r *runner) eachReply(data []byte, fn func(*protocol.Reply) error) error {
 		}
 	}
 	return nil
-}
-
-// readAll appends everything rd holds to b.
-func readAll(rd io.Reader, b []byte) ([]byte, error) {
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := rd.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return b, err
-		}
-	}
 }
 
 // JSON forms of a publication push up to its data, as servers encode it:

@@ -2,8 +2,10 @@
 // the Centrifugo v5 client protocol (v2) and HTTP server API.
 //
 // It opens WebSocket connections and speaks the client protocol itself, in
-// JSON or Protobuf, with small per-connection state: one reader goroutine per
-// connection, which also answers server pings, and no writer goroutine.
+// JSON or Protobuf, with small per-connection state: after setup the
+// connections are read by one epoll loop per processor (Linux; a reader
+// goroutine per connection elsewhere), which also answers server pings,
+// and no connection has a writer goroutine.
 // Publications go through the HTTP server API (POST <api>/publish) or the
 // gRPC server API (CentrifugoApi/Publish). Each
 // publication carries a JSON object {"t":<unix nanos>,"s":<seq>,"p":"xx…"}
