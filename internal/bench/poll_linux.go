@@ -3,7 +3,6 @@ package bench
 import (
 	"errors"
 	"fmt"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -13,11 +12,11 @@ import (
 )
 
 // After setup, connections are read by a few epoll loops instead of a
-// goroutine each: one epoll_wait reports many connections with data, and
-// each is read once. A goroutine per connection made two read calls per
-// message (the second finding nothing) and a wake-up of its goroutine,
-// which cost the load tool about a core in fanout and competed with the
-// server for the CPU it measures.
+// goroutine each: one epoll_wait reports many connections with data (about
+// 7 in fanout), and each is read once. A goroutine per connection made two
+// read calls per message, the second finding nothing, and woke its
+// goroutine for each; the load tool spent a fifth more user CPU, which it
+// takes from the server it measures.
 
 // readState is what a connection's epoll loop needs.
 type readState struct {
@@ -38,8 +37,7 @@ type pollers struct {
 
 type poller struct {
 	epfd int
-	file *os.File
-	rc   syscall.RawConn
+	stop atomic.Bool
 
 	mu    sync.Mutex
 	conns []*conn
@@ -115,19 +113,7 @@ func (r *runner) startPollers() error {
 			r.stopPollers()
 			return fmt.Errorf("epoll_create1: %w", err)
 		}
-		if err := unix.SetNonblock(fd, true); err != nil {
-			_ = unix.Close(fd)
-			r.stopPollers()
-			return err
-		}
-		// A non-blocking descriptor makes a pollable File: the loop waits
-		// in the runtime's poller, not in a thread of its own.
-		p := &poller{epfd: fd, file: os.NewFile(uintptr(fd), "epoll")}
-		if p.rc, err = p.file.SyscallConn(); err != nil {
-			_ = p.file.Close()
-			r.stopPollers()
-			return err
-		}
+		p := &poller{epfd: fd}
 		r.pollers.list = append(r.pollers.list, p)
 		r.readers.Add(1)
 		go func() {
@@ -141,27 +127,29 @@ func (r *runner) startPollers() error {
 // stopPollers ends the epoll loops; the connections are closed already.
 func (r *runner) stopPollers() {
 	for _, p := range r.pollers.list {
-		_ = p.file.Close()
+		p.stop.Store(true)
 	}
 }
 
-// pollLoop reads the connections p reports readable until p is closed.
+// pollWait bounds one epoll_wait, so that a loop notices its stop.
+const pollWait = 50 // milliseconds
+
+// pollLoop reads the connections p reports readable until p is stopped.
+// It blocks in epoll_wait on a thread of its own: waiting in the
+// runtime's poller instead would register this epoll instance in the
+// runtime's, and every message would then wake two of them.
 func (r *runner) pollLoop(p *poller) {
+	defer unix.Close(p.epfd)
 	events := make([]unix.EpollEvent, 256)
 	ready := make([]*conn, 0, len(events))
 	buf := make([]byte, pollBufferSize)
-	var n int
-	var werr error
-	wait := func(fd uintptr) bool {
-		n, werr = unix.EpollWait(int(fd), events, 0)
-		return n > 0 || (werr != nil && werr != unix.EINTR)
-	}
-	for {
-		if err := p.rc.Read(wait); err != nil {
-			return // closed: the run is over
-		}
-		if werr != nil {
-			r.noteError("epoll_wait", werr)
+	for !p.stop.Load() {
+		n, err := unix.EpollWait(p.epfd, events, pollWait)
+		if err != nil {
+			if err == unix.EINTR {
+				continue
+			}
+			r.noteError("epoll_wait", err)
 			return
 		}
 		p.mu.Lock()
