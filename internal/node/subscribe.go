@@ -381,12 +381,13 @@ func (c *Client) afterSubscribe(ch string, sub *clientSub) {
 // afterUnsubscribe undoes afterSubscribe for a subscription removed from
 // the client and the hub.
 func (c *Client) afterUnsubscribe(ch string, sub *clientSub, user string) {
-	if !sub.joined.Load() {
-		return
+	presence := sub.flags&subPresence != 0 && c.n.presence != nil
+	if !sub.joined.Load() || (!presence && sub.flags&subJoinLeave == 0) {
+		return // nothing to undo: no context, and no timer, needed
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
 	defer cancel()
-	if sub.flags&subPresence != 0 && c.n.presence != nil {
+	if presence {
 		if err := c.n.presence.RemovePresence(ctx, ch, c.id, user); err != nil {
 			c.n.log.Error("remove presence", "client", c.id, "channel", ch, "error", err)
 		}
