@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"runtime/debug"
 	"strings"
 
@@ -22,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/rotorhq/rotor/apiproto"
+	"github.com/rotorhq/rotor/internal/config"
 )
 
 // GRPCErrorModeHeader is the metadata key with which one call asks for the
@@ -125,23 +125,9 @@ func NewGRPCServer(exec *Executor, opts GRPCOptions) (*grpc.Server, error) {
 // serverTLS loads the certificate and key files, naming the config key of
 // whichever is missing or unreadable.
 func serverTLS(certFile, keyFile string) (credentials.TransportCredentials, error) {
-	switch {
-	case certFile == "":
-		return nil, errors.New("api: grpc_api_tls_key is set but grpc_api_tls_cert is empty: set both or neither")
-	case keyFile == "":
-		return nil, errors.New("api: grpc_api_tls_cert is set but grpc_api_tls_key is empty: set both or neither")
-	}
-	certPEM, err := os.ReadFile(certFile)
+	cert, err := config.LoadKeyPair("grpc_api_tls_cert", certFile, "grpc_api_tls_key", keyFile)
 	if err != nil {
-		return nil, fmt.Errorf("api: grpc_api_tls_cert: %w", err)
-	}
-	keyPEM, err := os.ReadFile(keyFile)
-	if err != nil {
-		return nil, fmt.Errorf("api: grpc_api_tls_key: %w", err)
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return nil, fmt.Errorf("api: grpc_api_tls_cert %q and grpc_api_tls_key %q: %w", certFile, keyFile, err)
+		return nil, fmt.Errorf("api: %w", err)
 	}
 	return credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), nil
 }

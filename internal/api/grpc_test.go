@@ -2,17 +2,10 @@ package api
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -36,6 +29,7 @@ import (
 	"github.com/rotorhq/rotor/internal/broker/memory"
 	"github.com/rotorhq/rotor/internal/config"
 	"github.com/rotorhq/rotor/internal/node"
+	"github.com/rotorhq/rotor/internal/testutil/testtls"
 )
 
 // grpcTimeout bounds every call a test makes.
@@ -766,7 +760,7 @@ func TestGRPCPanicInNode(t *testing.T) {
 
 func TestGRPCTLS(t *testing.T) {
 	t.Parallel()
-	certFile, keyFile, pool := writeSelfSignedCert(t)
+	certFile, keyFile, pool := testtls.SelfSigned(t)
 	exec, _ := newFakeExecutor(t, &fakeNode{})
 	srv, err := NewGRPCServer(exec, GRPCOptions{TLSCert: certFile, TLSKey: keyFile, Key: testKey})
 	if err != nil {
@@ -790,7 +784,7 @@ func TestGRPCTLS(t *testing.T) {
 
 func TestNewGRPCServerValidates(t *testing.T) {
 	t.Parallel()
-	certFile, keyFile, _ := writeSelfSignedCert(t)
+	certFile, keyFile, _ := testtls.SelfSigned(t)
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "missing.pem")
 	garbage := filepath.Join(dir, "garbage.pem")
@@ -840,51 +834,4 @@ func TestNewGRPCServerValidates(t *testing.T) {
 			}
 		})
 	}
-}
-
-// writeSelfSignedCert writes a self-signed certificate for 127.0.0.1 and its
-// key to PEM files and returns their paths and a pool trusting the
-// certificate.
-func writeSelfSignedCert(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "rotor test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		IsCA:         true,
-
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile = filepath.Join(dir, "cert.pem")
-	keyFile = filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return certFile, keyFile, pool
 }

@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,6 +34,8 @@ type App struct {
 	ws      *websocket.Handler
 	addr    string
 	started bool
+	// tls is the HTTP listeners' TLS configuration; nil without tls.
+	tls *tls.Config
 
 	grpcServer *grpc.Server
 	grpcAddr   string
@@ -112,6 +115,24 @@ const httpIdleTimeout = 2 * time.Minute
 // headers, WebSocket handshakes included.
 const readHeaderTimeout = 10 * time.Second
 
+// httpTLS is the TLS configuration of the HTTP listeners: nil unless tls
+// is on. The certificate is read once, at start.
+func (a *App) httpTLS() (*tls.Config, error) {
+	if !a.cfg.TLS {
+		return nil, nil
+	}
+	cert, err := config.LoadKeyPair("tls_cert", a.cfg.TLSCert, "tls_key", a.cfg.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	return &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		MinVersion:   tls.VersionTLS12,
+		// WebSocket handshakes need HTTP/1.1.
+		NextProtos: []string{"http/1.1"},
+	}, nil
+}
+
 func (a *App) listen(address string, port int, h http.Handler) (string, error) {
 	// No TCP keep-alive probes: WebSocket connections have the server's
 	// pings and pong timeouts, and idle HTTP connections IdleTimeout. It
@@ -120,6 +141,9 @@ func (a *App) listen(address string, port int, h http.Handler) (string, error) {
 	ln, err := lc.Listen(context.Background(), "tcp", net.JoinHostPort(address, strconv.Itoa(port)))
 	if err != nil {
 		return "", fmt.Errorf("app: listen on %s:%d: %w", address, port, err)
+	}
+	if a.tls != nil {
+		ln = tls.NewListener(ln, a.tls)
 	}
 	srv := &http.Server{
 		Handler:           h,
@@ -143,6 +167,9 @@ func (a *App) Start() error {
 	}
 	public, internal, err := a.handlers()
 	if err != nil {
+		return err
+	}
+	if a.tls, err = a.httpTLS(); err != nil {
 		return err
 	}
 	addr, err := a.listen(a.cfg.Address, a.cfg.Port, public)
@@ -177,12 +204,16 @@ func (a *App) Start() error {
 			}
 		}()
 	}
+	ws, web := "ws://", "http://"
+	if a.tls != nil {
+		ws, web = "wss://", "https://"
+	}
 	a.log.Info("rotor is serving",
 		"version", node.Version,
 		"engine", a.engine.name,
-		"websocket", "ws://"+displayAddr(addr)+"/connection/websocket",
-		"http_api", "http://"+displayAddr(internalAddr)+a.cfg.APIHandlerPrefix,
-		"health", "http://"+displayAddr(internalAddr)+"/health",
+		"websocket", ws+displayAddr(addr)+"/connection/websocket",
+		"http_api", web+displayAddr(internalAddr)+a.cfg.APIHandlerPrefix,
+		"health", web+displayAddr(internalAddr)+"/health",
 		"grpc_api", a.grpcAddr,
 	)
 	return nil
