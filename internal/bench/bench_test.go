@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/rotorhq/rotor/internal/app"
 	"github.com/rotorhq/rotor/internal/config"
+	"github.com/rotorhq/rotor/internal/testutil/testtls"
 )
 
 const (
@@ -196,6 +198,29 @@ func TestIdleAnswersPings(t *testing.T) {
 				t.Errorf("idle server stats: %+v", *st)
 			}
 		})
+	}
+}
+
+// TestTLSConnections runs through wss://: TLS connections cannot be read by
+// the epoll loops and get a reader goroutine each, which must answer pings
+// as the loops do.
+func TestTLSConnections(t *testing.T) {
+	t.Parallel()
+	cert, key, pool := testtls.SelfSigned(t)
+	s := startServerWith(t, func(cfg *config.Config) {
+		cfg.PingInterval = testPingInterval
+		cfg.PongTimeout = testPongTimeout
+		cfg.TLS, cfg.TLSCert, cfg.TLSKey = true, cert, key
+	})
+	const n = 20
+	window := testPingInterval + testPongTimeout + 700*time.Millisecond
+	var out bytes.Buffer
+	sum, err := Run(t.Context(), Options{
+		Scenario: ScenarioIdle, URL: strings.Replace(s.wsURL, "ws://", "wss://", 1), TokenSecret: testSecret,
+		Connections: n, Duration: window, tlsConfig: &tls.Config{RootCAs: pool},
+	}, &out)
+	if err != nil || sum.Connections != n || sum.Idle == nil || sum.Idle.Alive != n || sum.Pings < n {
+		t.Fatalf("err = %v, summary = %s", err, out.String())
 	}
 }
 

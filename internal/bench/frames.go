@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -176,6 +177,33 @@ func (c *conn) readBlocking(deadline time.Time, done func() bool) error {
 
 // readBufs are the buffers of blocking reads.
 var readBufs = sync.Pool{New: func() any { b := make([]byte, readBufferSize); return &b }}
+
+// readOnGoroutine reads c on a goroutine of its own until it ends: the
+// way connections are read where there is no epoll, and TLS connections
+// everywhere.
+func (r *runner) readOnGoroutine(c *conn) {
+	r.readers.Add(1)
+	go func() {
+		defer r.readers.Done()
+		buf := make([]byte, readBufferSize)
+		for {
+			n, err := c.nc.Read(buf)
+			if n > 0 {
+				if ferr := c.feed(buf[:n]); ferr != nil {
+					r.end(c, ferr)
+					return
+				}
+			}
+			if err != nil {
+				if errors.Is(err, io.EOF) {
+					err = errors.New("EOF")
+				}
+				r.end(c, err)
+				return
+			}
+		}
+	}()
+}
 
 // tcpConn returns the TCP connection under nc, nil for others.
 func tcpConn(nc net.Conn) *net.TCPConn {

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -180,6 +181,9 @@ type Options struct {
 	// Logger receives progress messages. Zero value: none.
 	Logger *slog.Logger
 
+	// tlsConfig, when set, replaces the default TLS configuration of wss://
+	// dials (tests trust their own certificate with it).
+	tlsConfig *tls.Config
 	// disablePongs makes connections ignore server pings (tests use it to
 	// check that a server does disconnect silent clients).
 	disablePongs bool

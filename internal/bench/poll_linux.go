@@ -54,7 +54,9 @@ func (r *runner) startReading(c *conn) error {
 	}
 	tc := tcpConn(c.nc)
 	if tc == nil {
-		return fmt.Errorf("not a TCP connection: %T", c.nc)
+		// TLS: the socket's bytes are not the frames.
+		r.readOnGoroutine(c)
+		return nil
 	}
 	rc, err := tc.SyscallConn()
 	if err != nil {
