@@ -160,7 +160,8 @@ func (r *runner) dial(ctx context.Context, i, channel int) (*conn, error) {
 		_ = nc.Close()
 		return nil, err
 	}
-	c.onMessage = func(msg []byte) error { return r.eachReply(msg, c.handle(r)) }
+	handle := c.handle(r)
+	c.onMessage = func(msg []byte) error { return r.eachReply(msg, handle) }
 	if err := r.startReading(c); err != nil {
 		_ = nc.Close()
 		return nil, fmt.Errorf("starting to read: %w", err)

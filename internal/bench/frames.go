@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"sync"
 	"time"
 
@@ -195,18 +193,9 @@ func (r *runner) readOnGoroutine(c *conn) {
 				}
 			}
 			if err != nil {
-				if errors.Is(err, io.EOF) {
-					err = errors.New("EOF")
-				}
 				r.end(c, err)
 				return
 			}
 		}
 	}()
-}
-
-// tcpConn returns the TCP connection under nc, nil for others.
-func tcpConn(nc net.Conn) *net.TCPConn {
-	tc, _ := nc.(*net.TCPConn)
-	return tc
 }

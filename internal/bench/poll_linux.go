@@ -1,8 +1,9 @@
 package bench
 
 import (
-	"errors"
 	"fmt"
+	"io"
+	"net"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -21,7 +22,6 @@ import (
 // readState is what a connection's epoll loop needs.
 type readState struct {
 	rc syscall.RawConn
-	fd int
 	p  *poller
 	// slot is the connection's index in p.conns, sent with its events.
 	slot int32
@@ -52,8 +52,8 @@ func (r *runner) startReading(c *conn) error {
 	if ps.err != nil {
 		return ps.err
 	}
-	tc := tcpConn(c.nc)
-	if tc == nil {
+	tc, ok := c.nc.(*net.TCPConn)
+	if !ok {
 		// TLS: the socket's bytes are not the frames.
 		r.readOnGoroutine(c)
 		return nil
@@ -77,7 +77,7 @@ func (r *runner) startReading(c *conn) error {
 		slot = int32(len(p.conns))
 		p.conns = append(p.conns, c)
 	}
-	c.reading = readState{rc: rc, fd: fd, p: p, slot: slot}
+	c.reading = readState{rc: rc, p: p, slot: slot}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: slot}
 	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		p.conns[slot] = nil
@@ -189,7 +189,7 @@ func (r *runner) readOnce(c *conn, buf []byte) {
 	case err != nil:
 		r.end(c, err)
 	case n == 0:
-		r.end(c, errors.New("EOF"))
+		r.end(c, io.EOF)
 	default:
 		if err := c.feed(buf[:n]); err != nil {
 			r.end(c, err)
