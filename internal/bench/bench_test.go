@@ -3,7 +3,6 @@ package bench
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -201,26 +200,47 @@ func TestIdleAnswersPings(t *testing.T) {
 	}
 }
 
-// TestTLSConnections runs through wss://: TLS connections cannot be read by
-// the epoll loops and get a reader goroutine each, which must answer pings
-// as the loops do.
+// TestTLSConnections runs through wss:// and https://, trusting the
+// server's certificate with CAFile. TLS connections cannot be read by the
+// epoll loops and get a reader goroutine each, which must answer pings as
+// the loops do; a publisher process must trust the certificate too.
 func TestTLSConnections(t *testing.T) {
 	t.Parallel()
-	cert, key, pool := testtls.SelfSigned(t)
+	cert, key, _ := testtls.SelfSigned(t)
 	s := startServerWith(t, func(cfg *config.Config) {
 		cfg.PingInterval = testPingInterval
 		cfg.PongTimeout = testPongTimeout
 		cfg.TLS, cfg.TLSCert, cfg.TLSKey = true, cert, key
 	})
+	wss := strings.Replace(s.wsURL, "ws://", "wss://", 1)
+	run := func(o Options) (Summary, error, string) {
+		t.Helper()
+		o.URL, o.TokenSecret, o.APIKey = wss, testSecret, testAPIKey
+		var out bytes.Buffer
+		sum, err := Run(t.Context(), o, &out)
+		return sum, err, out.String()
+	}
+
 	const n = 20
 	window := testPingInterval + testPongTimeout + 700*time.Millisecond
-	var out bytes.Buffer
-	sum, err := Run(t.Context(), Options{
-		Scenario: ScenarioIdle, URL: strings.Replace(s.wsURL, "ws://", "wss://", 1), TokenSecret: testSecret,
-		Connections: n, Duration: window, tlsConfig: &tls.Config{RootCAs: pool},
-	}, &out)
+	sum, err, line := run(Options{Scenario: ScenarioIdle, Connections: n, Duration: window, CAFile: cert})
 	if err != nil || sum.Connections != n || sum.Idle == nil || sum.Idle.Alive != n || sum.Pings < n {
-		t.Fatalf("err = %v, summary = %s", err, out.String())
+		t.Fatalf("idle: err = %v, summary = %s", err, line)
+	}
+
+	// The API URL defaults to https:// for wss://.
+	sum, err, line = run(Options{
+		Scenario: ScenarioFanout, Connections: n, Rate: 50, Duration: time.Second, Drain: 10 * time.Second,
+		PublisherProcess: true, CAFile: cert,
+	})
+	if d := sum.Delivery; err != nil || d == nil || d.Publications != 50 || d.Received != 50*n || d.Loss != 0 {
+		t.Fatalf("fanout: err = %v, summary = %s", err, line)
+	}
+
+	// Without the certificate's authority nothing connects.
+	sum, err, line = run(Options{Scenario: ScenarioConnect, Connections: 2})
+	if err == nil || sum.ConnectErrors != 2 || !strings.Contains(line, "certificate") {
+		t.Fatalf("untrusted: err = %v, summary = %s", err, line)
 	}
 }
 

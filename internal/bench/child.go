@@ -40,6 +40,7 @@ type childOptions struct {
 	PublishVia     string        `json:"publish_via"`
 	GRPCAddr       string        `json:"grpc_addr"`
 	GRPCKey        string        `json:"grpc_key,omitempty"`
+	CAFile         string        `json:"ca_file,omitempty"`
 	ConnectTimeout time.Duration `json:"connect_timeout"`
 	PublishTimeout time.Duration `json:"publish_timeout"`
 }
@@ -60,6 +61,7 @@ func childOptionsOf(o *Options) childOptions {
 		PublishVia:     o.PublishVia,
 		GRPCAddr:       o.GRPCAddr,
 		GRPCKey:        o.GRPCKey,
+		CAFile:         o.CAFile,
 		ConnectTimeout: o.ConnectTimeout,
 		PublishTimeout: o.PublishTimeout,
 	}
@@ -81,6 +83,7 @@ func (c childOptions) options(log *slog.Logger) Options {
 		PublishVia:     c.PublishVia,
 		GRPCAddr:       c.GRPCAddr,
 		GRPCKey:        c.GRPCKey,
+		CAFile:         c.CAFile,
 		ConnectTimeout: c.ConnectTimeout,
 		PublishTimeout: c.PublishTimeout,
 		Logger:         log,

@@ -71,7 +71,7 @@ func newDialers(o *Options) []*ws.Dialer {
 			Timeout:        o.ConnectTimeout,
 			ReadBufferSize: readBufferSize,
 			Protocols:      sub,
-			TLSConfig:      o.tlsConfig,
+			TLSConfig:      o.tls,
 		}
 	}
 	if len(o.SourceIPs) == 0 {

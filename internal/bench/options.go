@@ -2,11 +2,13 @@ package bench
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -96,6 +98,10 @@ type Options struct {
 	// GRPCKey is sent as "authorization: apikey <key>" metadata when set
 	// (grpc_api_key).
 	GRPCKey string
+	// CAFile is a PEM file of the certificate authorities trusted for
+	// wss:// and https:// (a server's self-signed certificate, say). Zero
+	// value: the system's.
+	CAFile string
 
 	// TokenSecret is the HMAC secret (token_hmac_secret_key) used to sign
 	// one HS256 connection token per connection, user "bench-<i>" in the
@@ -181,9 +187,9 @@ type Options struct {
 	// Logger receives progress messages. Zero value: none.
 	Logger *slog.Logger
 
-	// tlsConfig, when set, replaces the default TLS configuration of wss://
-	// dials (tests trust their own certificate with it).
-	tlsConfig *tls.Config
+	// tls is the client TLS configuration made from CAFile; nil for the
+	// default.
+	tls *tls.Config
 	// disablePongs makes connections ignore server pings (tests use it to
 	// check that a server does disconnect silent clients).
 	disablePongs bool
@@ -239,6 +245,7 @@ func RegisterFlags(fs *pflag.FlagSet, o *Options) {
 	fs.IntVar(&o.Publishers, "publishers", 0, "concurrent publish calls (0: 64 paced, 8 burst)")
 	fs.IntVar(&o.InFlight, "in-flight", d.InFlight, "connections being set up at once")
 	fs.IntVar(&o.ServerPID, "pid", 0, "server process id, to read its CPU and RSS from /proc")
+	fs.StringVar(&o.CAFile, "ca-file", "", "PEM file of the certificate authorities to trust for wss:// and https:// (default: the system's)")
 	fs.StringSliceVar(&o.SourceIPs, "source-ips", nil, "local addresses to dial from in turn (e.g. 127.0.0.2,127.0.0.3)")
 	fs.DurationVar(&o.ConnectTimeout, "connect-timeout", d.ConnectTimeout, "bound on one connection's setup")
 	fs.DurationVar(&o.PublishTimeout, "publish-timeout", d.PublishTimeout, "bound on one publish call")
@@ -393,6 +400,18 @@ func (o Options) normalized() (Options, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.CAFile != "" {
+		pool := x509.NewCertPool()
+		pem, err := os.ReadFile(o.CAFile)
+		switch {
+		case err != nil:
+			bad("ca file: %v", err)
+		case !pool.AppendCertsFromPEM(pem):
+			bad("ca file %q: no PEM certificate in it", o.CAFile)
+		default:
+			o.tls = &tls.Config{RootCAs: pool}
+		}
 	}
 	return o, errors.Join(errs...)
 }

@@ -94,6 +94,7 @@ func newHTTPPublisher(o *Options) *httpPublisher {
 			Transport: &http.Transport{
 				Proxy:               nil, // never through an environment proxy
 				DialContext:         nd.DialContext,
+				TLSClientConfig:     o.tls,
 				MaxIdleConns:        o.Publishers,
 				MaxIdleConnsPerHost: o.Publishers,
 				MaxConnsPerHost:     o.Publishers,

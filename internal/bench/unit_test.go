@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -169,6 +171,18 @@ func TestOptionsErrors(t *testing.T) {
 	if _, err := (Options{Scenario: ScenarioFanout, PublishVia: PublishViaGRPC, GRPCAddr: "nohostport"}).normalized(); err == nil ||
 		!strings.Contains(err.Error(), `grpc addr "nohostport"`) {
 		t.Errorf("bad grpc addr: %v", err)
+	}
+	garbage := filepath.Join(t.TempDir(), "garbage.pem")
+	if err := os.WriteFile(garbage, []byte("not PEM"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]string{
+		garbage: `ca file "` + garbage + `": no PEM certificate`,
+		filepath.Join(t.TempDir(), "missing.pem"): "ca file: open",
+	} {
+		if _, err := (Options{Scenario: ScenarioConnect, CAFile: file}).normalized(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ca file %s: %v", file, err)
+		}
 	}
 	if _, err := (Options{Scenario: ScenarioChannels, Connections: 3, Channels: 4}).normalized(); err == nil {
 		t.Error("more channels than connections accepted")
