@@ -55,6 +55,10 @@ stop_server() {
 	server_pid=""
 }
 
+# How connections authenticate: a token signed with the server's secret,
+# or (connect-proxy) no token and a connect proxy served by the load tool.
+auth=(--token-secret "$secret")
+
 # run NAME FLAGS...: one scenario against a fresh server (configured by
 # $CFG when set, else $cfg).
 run() {
@@ -62,12 +66,17 @@ run() {
 	shift
 	start_server
 	log "rotor bench $name $*"
-	"${load_cpus[@]}" ./bin/rotor bench --url "$url" --api-key "$key" --token-secret "$secret" --pid "$server_pid" "$@" |
+	"${load_cpus[@]}" ./bin/rotor bench --url "$url" --api-key "$key" "${auth[@]}" --pid "$server_pid" "$@" |
 		tee "$out/$name.json"
 	stop_server
 }
 
 run connect --scenario connect --connections $((2000 * scale))
+# The same with each connect decided by the application backend over gRPC
+# (dev/bench-connect-proxy.json points proxy_connect_endpoint at it).
+auth=(--connect-proxy grpc://127.0.0.1:18100)
+CFG=dev/bench-connect-proxy.json run connect-proxy --scenario connect --connections $((2000 * scale))
+auth=(--token-secret "$secret")
 run idle --scenario idle --connections $((2000 * scale)) --duration 15s
 # Publish calls come from a child process, as from an application backend:
 # in the load tool's own process they wait behind its subscriber readers.

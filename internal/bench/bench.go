@@ -80,6 +80,12 @@ func Run(ctx context.Context, opts Options, out io.Writer) (Summary, error) {
 			return Summary{}, err
 		}
 	}
+	if o.ConnectProxy != "" {
+		if r.proxy, err = startConnectProxy(&o, o.proxyListener, r.log); err != nil {
+			return Summary{}, err
+		}
+		defer r.proxy.stop()
+	}
 	var pub publisher
 	if o.publishes() {
 		if pub, err = newPublisher(&o); err != nil {
@@ -120,7 +126,8 @@ func Run(ctx context.Context, opts Options, out io.Writer) (Summary, error) {
 type runner struct {
 	o       Options
 	log     *slog.Logger
-	proc    *procStats // nil: no server figures
+	proc    *procStats    // nil: no server figures
+	proxy   *connectProxy // nil: no connect proxy
 	dialers []*ws.Dialer
 	binary  bool
 
@@ -268,6 +275,15 @@ func (r *runner) connectPhase(ctx context.Context, sum *Summary) error {
 	}
 	if rss, ok := r.serverRSS(); ok {
 		sum.Connect.ServerRSSBytes = ptr(rss)
+	}
+	if r.proxy != nil {
+		calls := r.proxy.calls.Load()
+		sum.Connect.ProxyCalls = ptr(calls)
+		if missed := int64(established) - calls; missed > 0 {
+			// The server let them in without asking: its proxy_connect_endpoint
+			// is not this proxy (or it lets clients in without credentials).
+			r.addErrors(fmt.Sprintf("connect proxy: connections set up without a call to %s (is it the server's proxy_connect_endpoint?)", r.o.ConnectProxy), int(missed))
+		}
 	}
 	r.log.Info("connected", "connections", established, "failed", failed.Load(), "elapsed", elapsed.Round(time.Millisecond))
 	if err := ctx.Err(); err != nil {

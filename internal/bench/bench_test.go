@@ -89,7 +89,7 @@ func runScenario(t *testing.T, s testServer, o Options) Summary {
 	o.APIKey = testAPIKey
 	o.GRPCAddr = s.grpcAddr
 	o.GRPCKey = testAPIKey
-	if o.Token == "" {
+	if o.Token == "" && o.ConnectProxy == "" {
 		o.TokenSecret = testSecret
 	}
 	o.ServerPID = os.Getpid()
@@ -171,6 +171,59 @@ func TestConnect(t *testing.T) {
 				t.Errorf("connect has other sections: %+v", sum)
 			}
 		})
+	}
+}
+
+// TestConnectProxy has the server ask the tool's connect proxy, over gRPC
+// and over HTTP, for every connection instead of checking a token.
+func TestConnectProxy(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ scheme, path string }{{"grpc", ""}, {"http", "/centrifugo/connect"}} {
+		t.Run(tc.scheme, func(t *testing.T) {
+			t.Parallel()
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			endpoint := tc.scheme + "://" + ln.Addr().String() + tc.path
+			s := startServerWith(t, func(cfg *config.Config) { cfg.ProxyConnectEndpoint = endpoint })
+			const n = 50
+			sum := runScenario(t, s, Options{
+				Scenario: ScenarioConnect, Connections: n, InFlight: 8,
+				ConnectProxy: endpoint, proxyListener: ln,
+			})
+			if c := sum.Connect.ProxyCalls; c == nil || *c != n {
+				t.Errorf("proxy calls %v, want %d", c, n)
+			}
+		})
+	}
+}
+
+// TestConnectProxyNotAsked: a server that lets clients in without asking
+// the proxy is reported, connection by connection.
+func TestConnectProxyNotAsked(t *testing.T) {
+	t.Parallel()
+	s := startServerWith(t, func(cfg *config.Config) { cfg.ClientInsecure = true })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint := "grpc://" + ln.Addr().String()
+	var out bytes.Buffer
+	sum, err := Run(t.Context(), Options{
+		Scenario: ScenarioConnect, URL: s.wsURL, Connections: 5, ConnectProxy: endpoint, proxyListener: ln,
+	}, &out)
+	if err != nil || sum.Connections != 5 || sum.Connect.ProxyCalls == nil || *sum.Connect.ProxyCalls != 0 {
+		t.Fatalf("err = %v, summary = %s", err, out.String())
+	}
+	want := "connect proxy: connections set up without a call to " + endpoint
+	if len(sum.Errors) != 1 {
+		t.Fatalf("errors %v, want one kind: %q", sum.Errors, want)
+	}
+	for k, v := range sum.Errors {
+		if !strings.HasPrefix(k, want) || v != 5 {
+			t.Errorf("error %q × %d, want %q × 5", k, v, want)
+		}
 	}
 }
 

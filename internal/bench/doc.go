@@ -20,7 +20,10 @@
 //
 //   - connect: open N connections, each connected and subscribed to its own
 //     channel; report the connect time (total, per connection p50/p99),
-//     the server CPU used meanwhile and the server RSS after.
+//     the server CPU used meanwhile and the server RSS after. With
+//     Options.ConnectProxy the connections send no token and the tool
+//     serves the connect proxy the server asks instead (gRPC or HTTP),
+//     counting its calls.
 //   - idle: the same N connections, then wait Duration (long enough for a
 //     full ping cycle); report server RSS per connection and server CPU %.
 //   - fanout: N subscribers of one channel, Rate publications/s for

@@ -110,6 +110,15 @@ type Options struct {
 	TokenSecret string
 	// Token is a fixed connection token used by every connection.
 	Token string
+	// ConnectProxy makes the run serve a connect proxy, the application
+	// backend a server calls when a client connects without a token:
+	// grpc://host:port (the gRPC proxy, CentrifugoProxy/Connect) or
+	// http://host:port/…/connect (the HTTP proxy). Point the server's
+	// proxy_connect_endpoint at the same URL. Connections then send no
+	// token, and the proxy answers each call with user "bench-<n>"; the
+	// summary counts its calls. Mutually exclusive with Token and
+	// TokenSecret. Zero value: no proxy.
+	ConnectProxy string
 
 	// Protocol is json or protobuf (subprotocol centrifuge-protobuf).
 	// Zero value: json.
@@ -187,6 +196,9 @@ type Options struct {
 	// Logger receives progress messages. Zero value: none.
 	Logger *slog.Logger
 
+	// proxyListener, when set, is the connect proxy's listener instead of
+	// one at ConnectProxy's address (tests listen on a free port).
+	proxyListener net.Listener
 	// tls is the client TLS configuration made from CAFile; nil for the
 	// default.
 	tls *tls.Config
@@ -234,6 +246,8 @@ func RegisterFlags(fs *pflag.FlagSet, o *Options) {
 	fs.StringVar(&o.GRPCKey, "grpc-key", "", "gRPC server API key, sent as authorization: apikey <key>")
 	fs.StringVar(&o.TokenSecret, "token-secret", "", "HMAC secret to sign one HS256 connection token per connection")
 	fs.StringVar(&o.Token, "token", "", "fixed connection token for every connection")
+	fs.StringVar(&o.ConnectProxy, "connect-proxy", "",
+		"serve a connect proxy at this URL (grpc://host:port or http://host:port/connect) for the server's proxy_connect_endpoint; connections send no token")
 	fs.StringVar(&o.Protocol, "protocol", d.Protocol, "client protocol: json or protobuf")
 	fs.IntVar(&o.Connections, "connections", d.Connections, "connections (subscribers in fanout, channels, burst)")
 	fs.IntVar(&o.Channels, "channels", 0, "channels of the channels scenario (0: connections/5)")
@@ -304,6 +318,14 @@ func (o Options) normalized() (Options, error) {
 	}
 	if o.Token != "" && o.TokenSecret != "" {
 		bad("token and token secret are mutually exclusive")
+	}
+	if o.ConnectProxy != "" {
+		if _, _, err := checkConnectProxy(o.ConnectProxy); err != nil {
+			bad("%v", err)
+		}
+		if o.Token != "" || o.TokenSecret != "" {
+			bad("connect proxy: connections must send no token for the server to call the proxy; leave out token and token secret")
+		}
 	}
 	switch o.Protocol {
 	case "":

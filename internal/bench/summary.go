@@ -57,6 +57,9 @@ type ConnectStats struct {
 	ServerCPUSeconds *float64 `json:"server_cpu_s,omitempty"`
 	// ServerRSSBytes is the server RSS at the end of the phase.
 	ServerRSSBytes *int64 `json:"server_rss_bytes,omitempty"`
+	// ProxyCalls counts the connect proxy calls answered during the phase
+	// (Options.ConnectProxy); absent without a proxy.
+	ProxyCalls *int64 `json:"proxy_calls,omitempty"`
 }
 
 // IdleStats describe the idle window of the idle scenario.

@@ -184,6 +184,23 @@ func TestOptionsErrors(t *testing.T) {
 			t.Errorf("ca file %s: %v", file, err)
 		}
 	}
+	for _, tc := range []struct{ endpoint, token, want string }{
+		{"grpc://127.0.0.1", "", `connect proxy "grpc://127.0.0.1": want grpc://host:port`},
+		{"grpc://127.0.0.1:1/connect", "", "a grpc:// endpoint has no path"},
+		{"http://127.0.0.1:1/centrifugo", "", "the path must end in /connect"},
+		{"https://127.0.0.1:1/connect", "", `connect proxy "https://127.0.0.1:1/connect": want grpc://`},
+		{"grpc://127.0.0.1:1", "t", "connections must send no token"},
+	} {
+		_, err := (Options{Scenario: ScenarioConnect, ConnectProxy: tc.endpoint, Token: tc.token}).normalized()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("connect proxy %q: %v, want %q", tc.endpoint, err, tc.want)
+		}
+	}
+	for _, ok := range []string{"grpc://127.0.0.1:1", "http://127.0.0.1:1/connect", "http://[::1]:1/a/b/connect"} {
+		if _, err := (Options{Scenario: ScenarioConnect, ConnectProxy: ok}).normalized(); err != nil {
+			t.Errorf("connect proxy %q: %v", ok, err)
+		}
+	}
 	if _, err := (Options{Scenario: ScenarioChannels, Connections: 3, Channels: 4}).normalized(); err == nil {
 		t.Error("more channels than connections accepted")
 	}

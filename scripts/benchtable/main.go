@@ -11,42 +11,79 @@ import (
 	"strings"
 )
 
+// column is one figure of the summary: a field of one of its sections,
+// divided by div when set.
+type column struct {
+	title, section, key string
+	div                 float64
+}
+
+var columns = []column{
+	{"connect_s", "connect", "total_s", 0},
+	{"conn_cpu_s", "connect", "server_cpu_s", 0},
+	{"rss/conn_KiB", "idle", "server_rss_per_conn_bytes", 1024},
+	{"idle_cpu_pct", "idle", "server_cpu_pct", 0},
+	{"deliv/s", "delivery", "deliveries_per_s", 0},
+	{"loss", "delivery", "loss", 0},
+	{"p50_ms", "delivery", "latency_p50_ms", 0},
+	{"p99_ms", "delivery", "latency_p99_ms", 0},
+	{"pub_p50_ms", "delivery", "publish_p50_ms", 0},
+	{"cpu_s/Mdeliv", "delivery", "server_cpu_s_per_million_deliveries", 0},
+	{"cpu_ms/pub", "delivery", "server_cpu_ms_per_publish", 0},
+}
+
 func main() {
-	fmt.Printf("%-17s %8s %10s %12s %12s %12s %10s %9s %9s %12s\n",
-		"scenario", "conns", "connect_s", "rss/conn_KiB", "cpu_pct", "deliv/s", "loss", "p50_ms", "p99_ms", "cpu_s/Mdeliv")
+	fmt.Printf("%-17s %7s", "scenario", "conns")
+	for _, c := range columns {
+		fmt.Printf(" %*s", width(c), c.title)
+	}
+	fmt.Println()
 	for _, path := range os.Args[1:] {
-		data, err := os.ReadFile(path)
+		s, err := lastLine(path)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		line := strings.TrimSpace(string(data))
-		if i := strings.LastIndexByte(line, '\n'); i >= 0 {
-			line = line[i+1:]
-		}
-		var s map[string]any
-		if err := json.Unmarshal([]byte(line), &s); err != nil {
 			fmt.Fprintf(os.Stderr, "%s: %v\n", filepath.Base(path), err)
 			os.Exit(1)
 		}
-		get := func(section, key string) string {
-			m, _ := s[section].(map[string]any)
-			v, ok := m[key]
-			if !ok {
-				return "-"
-			}
-			if f, ok := v.(float64); ok {
-				if key == "server_rss_per_conn_bytes" {
-					return fmt.Sprintf("%.1f", f/1024)
-				}
-				return fmt.Sprintf("%.2f", f)
-			}
-			return fmt.Sprint(v)
+		fmt.Printf("%-17s %7v", strings.TrimSuffix(filepath.Base(path), ".json"), s["connections"])
+		for _, c := range columns {
+			fmt.Printf(" %*s", width(c), value(s, c))
 		}
-		name := strings.TrimSuffix(filepath.Base(path), ".json")
-		fmt.Printf("%-17s %8v %10s %12s %12s %12s %10s %9s %9s %12s\n",
-			name, s["connections"], get("connect", "total_s"), get("idle", "server_rss_per_conn_bytes"),
-			get("idle", "server_cpu_pct"), get("delivery", "deliveries_per_s"), get("delivery", "loss"),
-			get("delivery", "latency_p50_ms"), get("delivery", "latency_p99_ms"), get("delivery", "server_cpu_s_per_million_deliveries"))
+		fmt.Println()
 	}
+}
+
+func width(c column) int { return max(len(c.title), 8) }
+
+// lastLine parses the last line of path: the summary, after any log lines.
+func lastLine(path string) (map[string]any, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	line := strings.TrimSpace(string(data))
+	if i := strings.LastIndexByte(line, '\n'); i >= 0 {
+		line = line[i+1:]
+	}
+	var s map[string]any
+	if err := json.Unmarshal([]byte(line), &s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// value formats c's figure in s, "-" when the run has none.
+func value(s map[string]any, c column) string {
+	m, _ := s[c.section].(map[string]any)
+	v, ok := m[c.key]
+	if !ok {
+		return "-"
+	}
+	f, ok := v.(float64)
+	if !ok {
+		return fmt.Sprint(v)
+	}
+	if c.div != 0 {
+		f /= c.div
+	}
+	return fmt.Sprintf("%.2f", f)
 }
