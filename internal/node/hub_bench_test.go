@@ -47,6 +47,30 @@ func BenchmarkBroadcast1000(b *testing.B) {
 	}
 }
 
+// BenchmarkEncodePublication measures the encode a broadcast makes once per
+// protocol: a 100-byte publication with an offset into its push frame.
+func BenchmarkEncodePublication(b *testing.B) {
+	data := []byte(`{"text":"0123456789012345678901234567890123456789012345678901234567890123456789012345678901"}`)
+	for _, p := range []protocol.Type{protocol.TypeJSON, protocol.TypeProtobuf} {
+		b.Run(string(p), func(b *testing.B) {
+			pub := &Publication{Data: data, Offset: 42, Info: &ClientInfo{Client: "c1", User: "u1"}}
+			b.ReportAllocs()
+			var n int
+			for b.Loop() {
+				enc := pubEncoding{channel: "room", pub: pub}
+				frame, err := enc.get(p, encPlain)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n = len(frame)
+			}
+			if n < len(data) {
+				b.Fatalf("frame of %d bytes for %d bytes of data", n, len(data))
+			}
+		})
+	}
+}
+
 // BenchmarkIdleClientMemory reports the heap one connected client holds
 // while idle, subscribed to a channel of its own (the idle scenario's
 // shape), without its transport: the node's share of a connection's memory.
