@@ -395,7 +395,7 @@ var readBufPool = sync.Pool{New: func() any {
 // readFD reads once without waiting: the descriptor is non-blocking, and
 // returning true keeps RawConn.Read from parking on EAGAIN.
 func (rb *readBuf) readFD(fd uintptr) bool {
-	rb.n, rb.err = unix.Read(int(fd), rb.b)
+	rb.n, rb.err = readNonblock(fd, rb.b)
 	return true
 }
 
@@ -468,7 +468,7 @@ var rawWrites = sync.Pool{New: func() any {
 // do writes w.b until it is all out or the socket would block.
 func (w *rawWrite) do(fd uintptr) {
 	for w.n < len(w.b) {
-		n, err := unix.Write(int(fd), w.b[w.n:])
+		n, err := writeNonblock(fd, w.b[w.n:])
 		if n > 0 {
 			w.n += n
 		}
