@@ -20,7 +20,7 @@ func mountAPI(mux *http.ServeMux, a *App) error {
 	if err != nil {
 		return fmt.Errorf("app: http api: %w", err)
 	}
-	prefix := "/" + strings.Trim(a.cfg.APIHandlerPrefix, "/")
+	prefix := a.apiPrefix()
 	h := api.NewHTTPHandler(exec, api.HTTPOptions{
 		Prefix:    prefix,
 		Key:       a.cfg.APIKey,
@@ -34,6 +34,12 @@ func mountAPI(mux *http.ServeMux, a *App) error {
 		a.log.Warn("http api: api_key is empty and api_insecure is off, every API call will be refused")
 	}
 	return nil
+}
+
+// apiPrefix is the path of the HTTP API (api_handler_prefix), "/api" by
+// default.
+func (a *App) apiPrefix() string {
+	return "/" + strings.Trim(a.cfg.APIHandlerPrefix, "/")
 }
 
 // grpcTLSFiles returns the certificate and key files of the gRPC API:

@@ -115,6 +115,17 @@ const httpIdleTimeout = 2 * time.Minute
 // headers, WebSocket handshakes included.
 const readHeaderTimeout = 10 * time.Second
 
+// directOptions are the options of a DirectListener; APIPrefix is set
+// when withAPI and the HTTP API is on (a prefix of "/" would take every
+// POST, so it is served by the HTTP server alone).
+func (a *App) directOptions(withAPI bool) websocket.DirectOptions {
+	o := websocket.DirectOptions{HeaderTimeout: readHeaderTimeout, IdleTimeout: httpIdleTimeout}
+	if withAPI && !a.cfg.APIDisable && a.apiPrefix() != "/" {
+		o.APIPrefix = a.apiPrefix()
+	}
+	return o
+}
+
 // httpTLS is the TLS configuration of the HTTP listeners: nil unless tls
 // is on. The certificate is read once, at start.
 func (a *App) httpTLS() (*tls.Config, error) {
@@ -177,10 +188,13 @@ func (a *App) Start() error {
 		return err
 	}
 	if a.ws != nil {
-		// WebSocket handshakes are taken from the accepted connections
-		// before the HTTP server sees them (epoll engine); the HTTP server
-		// gets the rest.
-		a.listeners[0] = a.ws.DirectListener(a.listeners[0], "/connection/websocket", readHeaderTimeout)
+		// WebSocket handshakes, and API requests where the API is, are
+		// taken from the accepted connections before the HTTP server sees
+		// them (epoll engine); the HTTP server gets the rest.
+		o := a.directOptions(internal == public)
+		o.Path = "/connection/websocket"
+		o.API = public
+		a.listeners[0] = a.ws.DirectListener(a.listeners[0], o)
 	}
 	a.addr = addr
 	internalAddr := addr
@@ -188,6 +202,11 @@ func (a *App) Start() error {
 		if internalAddr, err = a.listen(a.cfg.InternalAddress, a.cfg.InternalPort, internal); err != nil {
 			a.closeListeners()
 			return err
+		}
+		if a.ws != nil {
+			o := a.directOptions(true)
+			o.API = internal
+			a.listeners[1] = a.ws.DirectListener(a.listeners[1], o)
 		}
 	}
 	if a.cfg.GRPCAPI {

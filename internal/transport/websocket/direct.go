@@ -14,28 +14,52 @@ import (
 	"github.com/rotorhq/rotor/internal/warm"
 )
 
+// DirectOptions configure a DirectListener.
+type DirectOptions struct {
+	// Path is the WebSocket endpoint whose handshakes are served without
+	// the HTTP server. Empty: none.
+	Path string
+	// HeaderTimeout bounds how long a connection may take to send a
+	// request line and headers.
+	HeaderTimeout time.Duration
+	// API, when set, serves the requests "POST <APIPrefix>…" of keep-alive
+	// connections without the HTTP server (Linux; elsewhere they go to
+	// the HTTP server). It must neither hijack the connection nor stream
+	// its answer: the answer is written whole once it returns.
+	API       http.Handler
+	APIPrefix string
+	// IdleTimeout closes an API connection that waits this long for its
+	// next request.
+	IdleTimeout time.Duration
+}
+
 // DirectListener returns a listener for an HTTP server that also serves
-// path: WebSocket handshakes for path are read from the accepted
-// connections here and served by h without the HTTP server, which would
-// start a goroutine with a 4 KiB reader and writer per connection and
-// allocate another writer when the connection is taken over; the other
-// connections are handed to the HTTP server by Accept, their first bytes
-// intact. headerTimeout bounds how long a connection may take to send its
-// request line and headers.
+// the WebSocket handshakes of o.Path and the server API requests of
+// o.APIPrefix itself. Handshakes are read from the accepted connections
+// here and served by h: the HTTP server would start a goroutine with a
+// 4 KiB reader and writer per connection and allocate another writer when
+// the connection is taken over. API connections are served as described
+// in direct_api.go. The other connections are handed to the HTTP server
+// by Accept, their first bytes intact.
 //
 // Only the epoll engine is served this way; with the gorilla engine ln is
 // returned as it is.
-func (h *Handler) DirectListener(ln net.Listener, path string, headerTimeout time.Duration) net.Listener {
+func (h *Handler) DirectListener(ln net.Listener, o DirectOptions) net.Listener {
 	if h.name != EngineEpoll {
 		return ln
+	}
+	if !directAPI || o.APIPrefix == "" {
+		o.API = nil
 	}
 	l := &directListener{
 		Listener: ln,
 		h:        h,
-		prefix:   "GET " + path,
-		timeout:  headerTimeout,
+		o:        o,
 		conns:    make(chan net.Conn),
 		done:     make(chan struct{}),
+	}
+	if o.Path != "" {
+		l.prefix = "GET " + o.Path
 	}
 	// Routers are kept warm: a burst of handshakes would otherwise start
 	// a goroutine, and grow its stack, for each.
@@ -46,9 +70,11 @@ func (h *Handler) DirectListener(ln net.Listener, path string, headerTimeout tim
 
 type directListener struct {
 	net.Listener
-	h       *Handler
-	prefix  string
-	timeout time.Duration
+	h      *Handler
+	o      DirectOptions
+	prefix string // "GET <path>"; empty when no handshakes are served
+	// api holds the API connections being served.
+	api apiConns
 	// conns passes the connections that are not handshakes to Accept.
 	conns chan net.Conn
 	done  chan struct{}
@@ -86,7 +112,17 @@ func (l *directListener) stop(err error) {
 		l.errMu.Unlock()
 		close(l.done)
 		l.routers.Close()
+		l.api.wakeIdle()
 	})
+}
+
+func (l *directListener) closed() bool {
+	select {
+	case <-l.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // run accepts connections and routes each on a router goroutine. Like
@@ -128,7 +164,7 @@ var directWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 
 // route reads the start of c's first request: a handshake for the path is
 // served here, anything else goes to the HTTP server.
 func (l *directListener) route(c net.Conn) {
-	_ = c.SetReadDeadline(time.Now().Add(l.timeout))
+	_ = c.SetReadDeadline(time.Now().Add(l.o.HeaderTimeout))
 	// The request line and headers are bounded as by the HTTP server;
 	// after the handshake the connection is read directly, not through br.
 	lr := &io.LimitedReader{R: c, N: maxHeaderBytes}
@@ -144,14 +180,20 @@ func (l *directListener) route(c net.Conn) {
 		return
 	}
 	if !ours {
-		head, _ := br.Peek(br.Buffered())
-		pc := &prefixedConn{Conn: c, head: bytes.Clone(head)}
-		_ = c.SetReadDeadline(time.Time{})
-		select {
-		case l.conns <- pc:
-		case <-l.done:
-			_ = c.Close()
+		tc, ok := c.(*net.TCPConn)
+		if ok && l.o.API != nil {
+			api, err := l.waitAPIRequest(br)
+			if err != nil {
+				_ = c.Close()
+				return
+			}
+			if api {
+				l.serveAPI(tc, bytes.Clone(peekBuffered(br)))
+				return
+			}
 		}
+		_ = c.SetReadDeadline(time.Time{})
+		l.handOver(c, peekBuffered(br))
 		return
 	}
 	req, err := http.ReadRequest(br)
@@ -173,6 +215,9 @@ func (l *directListener) route(c net.Conn) {
 // isHandshake reads until it can tell whether the request line starts
 // with "GET <path>" followed by a space or a query.
 func (l *directListener) isHandshake(br *bufio.Reader) (bool, error) {
+	if l.prefix == "" {
+		return false, nil
+	}
 	want := len(l.prefix) + 1
 	for n := 1; ; {
 		if _, err := br.Peek(n); err != nil {
@@ -210,29 +255,35 @@ func (c *prefixedConn) Read(p []byte) (int, error) {
 // DirectListener: it takes the connection over (Hijack) or keeps a refusal
 // to write, with Connection: close, in finish.
 type directResponse struct {
+	bufferedResponse
 	c        net.Conn
 	br       *bufio.Reader
 	bw       *bufio.Writer
-	header   http.Header
-	status   int
-	body     []byte
 	hijacked bool
 }
 
-func (w *directResponse) Header() http.Header {
+// bufferedResponse keeps what a handler answers, to be written whole
+// once it returns.
+type bufferedResponse struct {
+	header http.Header
+	status int
+	body   []byte
+}
+
+func (w *bufferedResponse) Header() http.Header {
 	if w.header == nil {
-		w.header = http.Header{}
+		w.header = make(http.Header, 2)
 	}
 	return w.header
 }
 
-func (w *directResponse) WriteHeader(code int) {
+func (w *bufferedResponse) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
 	}
 }
 
-func (w *directResponse) Write(p []byte) (int, error) {
+func (w *bufferedResponse) Write(p []byte) (int, error) {
 	w.WriteHeader(http.StatusOK)
 	w.body = append(w.body, p...)
 	return len(p), nil

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -104,7 +105,7 @@ func TestDirectListenerHeaderTimeout(t *testing.T) {
 	t.Parallel()
 	s := newTestServer(t, EngineEpoll, nil)
 	srv := httptest.NewUnstartedServer(s.h)
-	srv.Listener = s.h.DirectListener(srv.Listener, "/connection/websocket", 100*time.Millisecond)
+	srv.Listener = s.h.DirectListener(srv.Listener, DirectOptions{Path: "/connection/websocket", HeaderTimeout: 100 * time.Millisecond})
 	srv.Start()
 	t.Cleanup(srv.Close)
 	c, err := net.Dial("tcp", srv.Listener.Addr().String())
@@ -127,7 +128,7 @@ func TestDirectListenerClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dl := s.h.DirectListener(ln, "/connection/websocket", time.Second)
+	dl := s.h.DirectListener(ln, DirectOptions{Path: "/connection/websocket", HeaderTimeout: time.Second})
 	errc := make(chan error, 1)
 	go func() {
 		_, err := dl.Accept()
@@ -152,7 +153,258 @@ func TestDirectListenerLeavesGorillaAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	if got := s.h.DirectListener(ln, "/connection/websocket", time.Second); got != ln {
+	if got := s.h.DirectListener(ln, DirectOptions{Path: "/connection/websocket", HeaderTimeout: time.Second}); got != ln {
 		t.Fatalf("gorilla engine: listener wrapped (%T)", got)
+	}
+}
+
+// apiTestServer serves mux "/api/" through a DirectListener with the API
+// option; the handler answers with how it was served ("direct" or "http",
+// told by the HTTP server's context key) and what body it read.
+func apiTestServer(t *testing.T, idle time.Duration) string {
+	t.Helper()
+	s := newTestServer(t, EngineEpoll, nil)
+	mux := http.NewServeMux()
+	via := func(r *http.Request) string {
+		if r.Context().Value(http.ServerContextKey) != nil {
+			return "http"
+		}
+		return "direct"
+	}
+	mux.HandleFunc("POST /api/echo", func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"via":"`+via(r)+`","body":"`+string(body)+`"}`)
+	})
+	mux.HandleFunc("POST /api/skip", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized) // the body is left unread
+	})
+	mux.HandleFunc("POST /api/panic", func(http.ResponseWriter, *http.Request) { panic("boom") })
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, via(r))
+	})
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Listener = s.h.DirectListener(srv.Listener, DirectOptions{
+		Path: "/connection/websocket", HeaderTimeout: time.Second,
+		API: mux, APIPrefix: "/api", IdleTimeout: idle,
+	})
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv.Listener.Addr().String()
+}
+
+// readAnswer reads one response and its body.
+func readAnswer(t *testing.T, br *bufio.Reader) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("reading a response: %v", err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading a body: %v", err)
+	}
+	return resp, string(b)
+}
+
+func dialAPI(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	_ = c.SetDeadline(time.Now().Add(waitTimeout))
+	return c, bufio.NewReader(c)
+}
+
+func send(t *testing.T, c net.Conn, s string) {
+	t.Helper()
+	if _, err := io.WriteString(c, s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func post(path, body string) string {
+	return "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
+}
+
+func wantClosed(t *testing.T, br *bufio.Reader) {
+	t.Helper()
+	if b, err := br.ReadByte(); err == nil {
+		t.Fatalf("connection still open: read %q", b)
+	}
+}
+
+func TestDirectListenerAPIKeepAlive(t *testing.T) {
+	t.Parallel()
+	addr := apiTestServer(t, time.Minute)
+	c, br := dialAPI(t, addr)
+
+	// One request after another, then two at once, all served directly
+	// on the same connection.
+	for i, body := range []string{"a", "bb", "ccc"} {
+		send(t, c, post("/api/echo", body))
+		resp, got := readAnswer(t, br)
+		want := `{"via":"direct","body":"` + body + `"}`
+		if resp.StatusCode != http.StatusOK || got != want || resp.Close || resp.ContentLength != int64(len(want)) ||
+			resp.Header.Get("Content-Type") != "application/json" || resp.Header.Get("Date") == "" {
+			t.Fatalf("request %d: %d %q close=%v length=%d header=%v", i, resp.StatusCode, got, resp.Close, resp.ContentLength, resp.Header)
+		}
+	}
+	send(t, c, post("/api/echo", "p1")+post("/api/echo", "p2"))
+	for _, body := range []string{"p1", "p2"} {
+		if _, got := readAnswer(t, br); got != `{"via":"direct","body":"`+body+`"}` {
+			t.Fatalf("pipelined: %q", got)
+		}
+	}
+
+	// A body the handler leaves unread is dropped; the next request is
+	// read where it starts.
+	send(t, c, post("/api/skip", "unread body")+post("/api/echo", "after"))
+	if resp, _ := readAnswer(t, br); resp.StatusCode != http.StatusUnauthorized || resp.Close {
+		t.Fatalf("skip: %d close=%v", resp.StatusCode, resp.Close)
+	}
+	if _, got := readAnswer(t, br); got != `{"via":"direct","body":"after"}` {
+		t.Fatalf("after an unread body: %q", got)
+	}
+
+	// A chunked body.
+	send(t, c, "POST /api/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+	if _, got := readAnswer(t, br); got != `{"via":"direct","body":"abcde"}` {
+		t.Fatalf("chunked: %q", got)
+	}
+
+	// Another request goes to the HTTP server with the connection, which
+	// then serves the rest.
+	send(t, c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, got := readAnswer(t, br); resp.StatusCode != http.StatusOK || got != "http" {
+		t.Fatalf("handed over: %d %q", resp.StatusCode, got)
+	}
+	send(t, c, post("/api/echo", "z"))
+	if _, got := readAnswer(t, br); got != `{"via":"http","body":"z"}` {
+		t.Fatalf("after the hand-over: %q", got)
+	}
+}
+
+func TestDirectListenerAPIExpectContinue(t *testing.T) {
+	t.Parallel()
+	addr := apiTestServer(t, time.Minute)
+	c, br := dialAPI(t, addr)
+	send(t, c, "POST /api/echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n")
+	if resp, _ := readAnswer(t, br); resp.StatusCode != http.StatusContinue {
+		t.Fatalf("want 100 Continue first, got %d", resp.StatusCode)
+	}
+	send(t, c, "body")
+	if resp, got := readAnswer(t, br); resp.StatusCode != http.StatusOK || got != `{"via":"direct","body":"body"}` || resp.Close {
+		t.Fatalf("after 100 Continue: %d %q close=%v", resp.StatusCode, got, resp.Close)
+	}
+
+	// Refused before the body was asked for: the answer ends the
+	// connection, as the client still holds the body.
+	send(t, c, "POST /api/skip HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n")
+	if resp, _ := readAnswer(t, br); resp.StatusCode != http.StatusUnauthorized || !resp.Close {
+		t.Fatalf("refused: %d close=%v", resp.StatusCode, resp.Close)
+	}
+	wantClosed(t, br)
+
+	// An expectation other than 100-continue.
+	c, br = dialAPI(t, addr)
+	send(t, c, "POST /api/echo HTTP/1.1\r\nHost: x\r\nExpect: magic\r\nContent-Length: 1\r\n\r\nx")
+	if resp, _ := readAnswer(t, br); resp.StatusCode != http.StatusExpectationFailed || !resp.Close {
+		t.Fatalf("unknown expectation: %d close=%v", resp.StatusCode, resp.Close)
+	}
+}
+
+func TestDirectListenerAPIConnectionEnds(t *testing.T) {
+	t.Parallel()
+	addr := apiTestServer(t, 300*time.Millisecond)
+	for _, tc := range []struct {
+		name, req string
+		close     bool
+	}{
+		{"close asked", "POST /api/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx", true},
+		{"HTTP/1.0", "POST /api/echo HTTP/1.0\r\nContent-Length: 1\r\n\r\nx", true},
+		{"HTTP/1.0 keep-alive", "POST /api/echo HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\nx", false},
+	} {
+		c, br := dialAPI(t, addr)
+		send(t, c, tc.req)
+		resp, got := readAnswer(t, br)
+		if resp.StatusCode != http.StatusOK || got != `{"via":"direct","body":"x"}` || resp.Close != tc.close {
+			t.Fatalf("%s: %d %q close=%v", tc.name, resp.StatusCode, got, resp.Close)
+		}
+		if !tc.close && resp.Header.Get("Connection") != "keep-alive" {
+			t.Errorf("%s: Connection %q", tc.name, resp.Header.Get("Connection"))
+		}
+		if tc.close {
+			wantClosed(t, br)
+		}
+	}
+
+	// Idle past IdleTimeout: closed.
+	c, br := dialAPI(t, addr)
+	send(t, c, post("/api/echo", "x"))
+	readAnswer(t, br)
+	start := time.Now()
+	wantClosed(t, br)
+	if d := time.Since(start); d < 200*time.Millisecond {
+		t.Errorf("closed after %v idle, want about 300ms", d)
+	}
+
+	// Malformed headers and headers too large: answered and closed.
+	for req, status := range map[string]int{
+		"POST /api/echo HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n":                                                       http.StatusBadRequest,
+		"POST /api/echo HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", http.DefaultMaxHeaderBytes+8192) + "\r\n\r\n": http.StatusRequestHeaderFieldsTooLarge,
+	} {
+		c, br := dialAPI(t, addr)
+		send(t, c, post("/api/echo", "ok")+req)
+		readAnswer(t, br)
+		if resp, _ := readAnswer(t, br); resp.StatusCode != status || !resp.Close {
+			t.Errorf("want %d, got %d close=%v", status, resp.StatusCode, resp.Close)
+		}
+		wantClosed(t, br)
+	}
+
+	// A handler that panics: the connection ends without an answer, and
+	// others are served.
+	c, br = dialAPI(t, addr)
+	send(t, c, post("/api/panic", ""))
+	wantClosed(t, br)
+	c, br = dialAPI(t, addr)
+	send(t, c, post("/api/echo", "still"))
+	if _, got := readAnswer(t, br); got != `{"via":"direct","body":"still"}` {
+		t.Fatalf("after a panic: %q", got)
+	}
+}
+
+// TestDirectListenerAPIClose: closing the listener ends the API
+// connections waiting for a request.
+func TestDirectListenerAPIClose(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, EngineEpoll, nil)
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/echo", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dl := s.h.DirectListener(ln, DirectOptions{HeaderTimeout: time.Second, API: mux, APIPrefix: "/api", IdleTimeout: time.Minute})
+	srv := &http.Server{Handler: mux}
+	go func() { _ = srv.Serve(dl) }()
+	c, br := dialAPI(t, dl.Addr().String())
+	send(t, c, post("/api/echo", ""))
+	if _, got := readAnswer(t, br); got != "ok" {
+		t.Fatalf("answer %q", got)
+	}
+	time.Sleep(50 * time.Millisecond) // the connection waits for its next request
+	start := time.Now()
+	_ = srv.Close()
+	wantClosed(t, br)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("closed %v after the listener", d)
 	}
 }

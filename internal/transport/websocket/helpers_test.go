@@ -92,7 +92,7 @@ func startTestServer(t testing.TB, engine string, useTLS bool, mutate func(*conf
 	h := NewHandler(n)
 	srv := httptest.NewUnstartedServer(h)
 	if direct && !useTLS {
-		srv.Listener = h.DirectListener(srv.Listener, "/connection/websocket", 10*time.Second)
+		srv.Listener = h.DirectListener(srv.Listener, DirectOptions{Path: "/connection/websocket", HeaderTimeout: 10 * time.Second})
 	}
 	if useTLS {
 		srv.StartTLS()

@@ -31,3 +31,5 @@ func writeNonblock(fd uintptr, b []byte) (int, error) {
 	return int(n), nil
 }
 
+// directAPI tells whether DirectListener serves API requests itself.
+const directAPI = true
