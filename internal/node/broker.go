@@ -34,6 +34,16 @@ type BrokerEventHandler interface {
 	HandleControl(data []byte) error
 }
 
+// CallerDelivery is implemented by a Broker whose Publish hands this
+// node's publications to the BrokerEventHandler on the publishing
+// goroutine, before it returns (the memory engine). The node then has
+// that goroutine write small fan-outs itself (see flushJob.startOnCaller);
+// brokers that deliver from a loop of their own (Redis, NATS) must not
+// say so, or every channel's writes would queue on that loop.
+type CallerDelivery interface {
+	DeliversOnCaller() bool
+}
+
 // Broker carries publications between nodes and keeps channel history.
 // Subscribe and Unsubscribe tell it which channels this node has
 // subscribers in; Publish sends a publication to every node subscribed to

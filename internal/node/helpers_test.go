@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -204,4 +205,31 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// subscribeClients adds count connected clients subscribed to channel,
+// every other one with the Protobuf protocol, each with a sink transport.
+func subscribeClients(t testing.TB, n *Node, channel string, count int) []*Client {
+	t.Helper()
+	cs := make([]*Client, count)
+	for i := range cs {
+		proto := protocol.TypeJSON
+		if i%2 == 1 {
+			proto = protocol.TypeProtobuf
+		}
+		c, err := n.NewClient(newSink(proto), ClientOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.mu.Lock()
+		c.status = statusConnected
+		c.user = strconv.Itoa(i)
+		sub := &clientSub{}
+		c.subs[channel] = sub
+		c.mu.Unlock()
+		n.hub.addSub(channel, c, sub)
+		n.hub.setSubReady(channel, c, sub, nil)
+		cs[i] = c
+	}
+	return cs
 }

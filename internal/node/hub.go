@@ -24,6 +24,9 @@ type hub struct {
 	conns    [numHubShards]connShard
 	subs     [numHubShards]subShard
 	numConns atomic.Int64
+	// onCaller is set when broadcasts run on the publishing goroutine
+	// (CallerDelivery): small ones are then flushed there too.
+	onCaller bool
 }
 
 type connShard struct {
@@ -328,6 +331,17 @@ func (h *hub) subPosition(channel string, c *Client, sub *clientSub) (StreamPosi
 	return StreamPosition{Offset: sub.offset.Load(), Epoch: sub.epoch}, true
 }
 
+// startFlushes starts the flushes a broadcast queued: on the caller's
+// goroutine when it is the publisher's and they are few, else on flush
+// goroutines.
+func (h *hub) startFlushes(j *flushJob) {
+	if h.onCaller {
+		j.startOnCaller()
+		return
+	}
+	j.start()
+}
+
 // lostSub is a subscription that missed a publication.
 type lostSub struct {
 	c   *Client
@@ -411,7 +425,7 @@ func (h *hub) broadcastPublication(channel string, pub *Publication, sp StreamPo
 		}
 	}
 	s.mu.RUnlock()
-	flushes.start()
+	h.startFlushes(flushes)
 	for _, c := range slow {
 		c.closeSlow()
 	}
@@ -466,7 +480,7 @@ func (h *hub) broadcastJoinLeave(channel string, push *protocol.Push) error {
 		}
 	}
 	s.mu.RUnlock()
-	flushes.start()
+	h.startFlushes(flushes)
 	for _, c := range slow {
 		c.closeSlow()
 	}

@@ -16,26 +16,9 @@ import (
 // protocol, one enqueue per subscriber.
 func BenchmarkBroadcast1000(b *testing.B) {
 	n := testNode(b, func(c *config.Config) { c.ClientQueueMaxSize = 1 << 30 })
-	for i := 0; i < 1000; i++ {
-		proto := protocol.TypeJSON
-		if i%2 == 1 {
-			proto = protocol.TypeProtobuf
-		}
-		tr := newSink(proto)
-		c, err := n.NewClient(tr, ClientOptions{})
-		if err != nil {
-			b.Fatal(err)
-		}
+	for _, c := range subscribeClients(b, n, "room", 1000) {
 		// Drop written frames: the benchmark measures the fan-out.
 		c.w.write = func([]byte) error { return nil }
-		c.mu.Lock()
-		c.status = statusConnected
-		c.user = fmt.Sprint(i)
-		sub := &clientSub{}
-		c.subs["room"] = sub
-		c.mu.Unlock()
-		n.hub.addSub("room", c, sub)
-		n.hub.setSubReady("room", c, sub, nil)
 	}
 	data := []byte(`{"text":"0123456789012345678901234567890123456789012345678901234567890123456789012345678901"}`)
 	b.ReportAllocs()

@@ -115,6 +115,9 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 	if n.presence == nil {
 		n.presence, _ = opts.Broker.(PresenceManager)
 	}
+	if cd, ok := opts.Broker.(CallerDelivery); ok {
+		n.hub.onCaller = cd.DeliversOnCaller()
+	}
 	n.pinger = newPinger(cfg.PingInterval, cfg.PongTimeout)
 	n.connRate = newConnRate(cfg.ClientConnectionRateLimit)
 	n.fwdHeaders = forwardedHeaders(cfg)

@@ -406,6 +406,29 @@ func (j *flushJob) start() {
 	j.startNow()
 }
 
+// startOnCaller flushes a job of at most inlineFlushMax writers without a
+// write delay on the calling goroutine, the publisher's, and starts
+// others as start does. Handing a few writes to a flush goroutine woke a
+// second thread for each publication: the channels scenario (1,000
+// channels x 5 subscribers, 1,000 publications/s, 3 interleaved runs)
+// spent 0.234 / 0.226 / 0.239 ms of server CPU per publish that way, and
+// 0.201 / 0.198 / 0.218 ms flushing on the caller, with 2.8 instead of
+// 5.0 context switches per publish; the publish call waits for the writes
+// (p50 0.28 -> 0.37 ms). A socket that does not take a frame at once is
+// finished by a goroutine of the writer's own, as in a group.
+func (j *flushJob) startOnCaller() {
+	if n := len(j.ws); n == 0 || n > inlineFlushMax || j.ws[0].cfg.delay > 0 {
+		j.start()
+		return
+	}
+	j.left.Store(1)
+	j.run(j.ws)
+}
+
+// inlineFlushMax is the largest fan-out startOnCaller writes on the
+// caller's goroutine: about 8 x 7 µs of loopback writes here.
+const inlineFlushMax = 8
+
 func (j *flushJob) startNow() {
 	switch len(j.ws) {
 	case 0:

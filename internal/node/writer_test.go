@@ -2,13 +2,18 @@ package node
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
+	"log/slog"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/centrifugal/protocol"
+
+	"github.com/rotorhq/rotor/internal/config"
 )
 
 func TestAppendFrame(t *testing.T) {
@@ -501,5 +506,75 @@ func TestWriterCloseWritesWhatWaitsForDelay(t *testing.T) {
 		if w.enqueue([]byte("d"), true) {
 			t.Fatal("enqueue after close accepted")
 		}
+	}
+}
+
+// callerBroker is a loopBroker that says it delivers on the publisher's
+// goroutine, as the memory engine does.
+type callerBroker struct{ loopBroker }
+
+func (*callerBroker) DeliversOnCaller() bool { return true }
+
+// onCallerSink records whether each frame was written on the goroutine of
+// TestSmallFanoutOnCaller (from its stack) or on another.
+type onCallerSink struct {
+	*sinkTransport
+	onCaller chan bool
+}
+
+func (s onCallerSink) WriteNoWait(frame []byte) (func() error, error) {
+	buf := make([]byte, 64<<10)
+	s.onCaller <- strings.Contains(string(buf[:runtime.Stack(buf, false)]), "TestSmallFanoutOnCaller")
+	return s.sinkTransport.WriteNoWait(frame)
+}
+
+// A broker that delivers on the publisher's goroutine has that goroutine
+// write fan-outs of up to inlineFlushMax subscribers; larger ones, other
+// brokers and delayed writes use flush goroutines.
+func TestSmallFanoutOnCaller(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		broker   Broker
+		subs     int
+		delay    time.Duration
+		onCaller bool
+	}{
+		{"caller broker", &callerBroker{}, inlineFlushMax, 0, true},
+		{"caller broker, one subscriber", &callerBroker{}, 1, 0, true},
+		{"caller broker, more subscribers", &callerBroker{}, inlineFlushMax + 1, 0, false},
+		{"caller broker, write delay", &callerBroker{}, 2, 5 * time.Millisecond, false},
+		{"broker with a loop of its own", &loopBroker{}, 2, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := config.Defaults()
+			cfg.ClientWriteDelay = tc.delay
+			n, err := New(&cfg, Options{Broker: tc.broker, Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := n.Run(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = n.Shutdown(context.Background()) })
+			onCaller := make(chan bool, tc.subs)
+			for _, c := range subscribeClients(t, n, "room", tc.subs) {
+				s := onCallerSink{newSink(c.proto), onCaller}
+				c.w.writeNoWait = s.WriteNoWait
+			}
+			if _, err := n.Publish(context.Background(), "room", []byte(`{}`), PublishOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			for range tc.subs {
+				select {
+				case got := <-onCaller:
+					if got != tc.onCaller {
+						t.Fatalf("written on the publisher's goroutine: %v, want %v", got, tc.onCaller)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatal("publication not written")
+				}
+			}
+		})
 	}
 }

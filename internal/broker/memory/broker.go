@@ -66,6 +66,10 @@ func shardOf(channel string) int {
 	return int(f.Sum32() % numShards)
 }
 
+// DeliversOnCaller implements node.CallerDelivery: Publish hands the
+// publication to the node on the publishing goroutine.
+func (b *Broker) DeliversOnCaller() bool { return true }
+
 // Run implements node.Broker.
 func (b *Broker) Run(h node.BrokerEventHandler) error {
 	if h == nil {
