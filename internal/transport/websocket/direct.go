@@ -61,6 +61,9 @@ func (h *Handler) DirectListener(ln net.Listener, o DirectOptions) net.Listener 
 	if o.Path != "" {
 		l.prefix = "GET " + o.Path
 	}
+	if o.API != nil {
+		l.apiStart = "POST " + o.APIPrefix
+	}
 	// Routers are kept warm: a burst of handshakes would otherwise start
 	// a goroutine, and grow its stack, for each.
 	l.routers = warm.New(maxParkedRouters, l.route)
@@ -73,6 +76,8 @@ type directListener struct {
 	h      *Handler
 	o      DirectOptions
 	prefix string // "GET <path>"; empty when no handshakes are served
+	// apiStart starts the request line of an API request: "POST <prefix>".
+	apiStart string
 	// api holds the API connections being served.
 	api apiConns
 	// conns passes the connections that are not handshakes to Accept.

@@ -130,34 +130,14 @@ func (ac *apiConn) readOnce(fd uintptr) bool {
 // write writes b, straight to the socket while it takes it, through the
 // poller for the rest.
 func (ac *apiConn) write(b []byte) error {
-	var n int
-	var werr error
-	cerr := ac.rc.Control(func(fd uintptr) {
-		for n < len(b) {
-			m, err := writeNonblock(fd, b[n:])
-			if err == syscall.EINTR {
-				continue
-			}
-			if err != nil || m <= 0 {
-				werr = err
-				return
-			}
-			n += m
-		}
-	})
-	if cerr != nil {
-		return cerr
-	}
-	if werr != nil && werr != syscall.EAGAIN {
-		return werr
-	}
-	if n < len(b) {
-		_ = ac.c.SetWriteDeadline(time.Now().Add(closeWait))
-		_, err := ac.c.Write(b[n:])
-		_ = ac.c.SetWriteDeadline(time.Time{})
+	n, err := writeNoWait(ac.rc, b)
+	if err != nil || n == len(b) {
 		return err
 	}
-	return nil
+	_ = ac.c.SetWriteDeadline(time.Now().Add(closeWait))
+	_, err = ac.c.Write(b[n:])
+	_ = ac.c.SetWriteDeadline(time.Time{})
+	return err
 }
 
 var errHeadersTooLarge = errors.New("request headers too large")
@@ -165,15 +145,15 @@ var errHeadersTooLarge = errors.New("request headers too large")
 // isAPIRequest reports whether the request line in b starts with
 // "POST <prefix>"; ok is false when b is too short to tell.
 func (l *directListener) isAPIRequest(b []byte) (api, ok bool) {
-	want := "POST " + l.o.APIPrefix
+	want := l.apiStart
 	if len(b) < len(want) {
 		return false, string(b) != want[:len(b)]
 	}
 	return string(b[:len(want)]) == want, true
 }
 
-// serveAPI serves the keep-alive connection c, whose first request br
-// has started to read, until the client closes it, sends something that
+// serveAPI serves the keep-alive connection c, head being the bytes read
+// from it already, until the client closes it, sends something that
 // is not an API request (handed to the HTTP server), stays idle past
 // IdleTimeout, or the listener closes.
 func (l *directListener) serveAPI(c *net.TCPConn, head []byte) {

@@ -495,9 +495,15 @@ func (c *conn) writeNow(b []byte) (int, error) {
 	if c.rc == nil {
 		return 0, nil
 	}
+	return writeNoWait(c.rc, b)
+}
+
+// writeNoWait writes what of b the non-blocking socket of rc takes at
+// once, with raw system calls; err is nil also when it would block.
+func writeNoWait(rc syscall.RawConn, b []byte) (int, error) {
 	w := rawWrites.Get().(*rawWrite)
 	w.b, w.n, w.err = b, 0, nil
-	cerr := c.rc.Control(w.fn)
+	cerr := rc.Control(w.fn)
 	n, err := w.n, w.err
 	w.b = nil
 	rawWrites.Put(w)

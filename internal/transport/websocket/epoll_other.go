@@ -2,6 +2,8 @@
 
 package websocket
 
+import "syscall"
+
 // pollState is empty: without epoll each connection is read by a
 // goroutine of its own.
 type pollState struct{}
@@ -27,3 +29,6 @@ func (c *conn) writeNow(b []byte) (int, error) { return 0, nil }
 // CanWriteNoWait implements node.NoWaitWriter: without epoll nothing is
 // written without waiting.
 func (c *conn) CanWriteNoWait() bool { return false }
+
+// writeNoWait writes nothing without epoll.
+func writeNoWait(rc syscall.RawConn, b []byte) (int, error) { return 0, nil }

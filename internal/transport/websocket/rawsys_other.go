@@ -10,5 +10,4 @@ const directAPI = false
 
 var errNoRawIO = errors.New("websocket: raw socket calls need Linux")
 
-func readNonblock(fd uintptr, b []byte) (int, error)  { return -1, errNoRawIO }
-func writeNonblock(fd uintptr, b []byte) (int, error) { return -1, errNoRawIO }
+func readNonblock(fd uintptr, b []byte) (int, error) { return -1, errNoRawIO }
