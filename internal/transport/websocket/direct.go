@@ -167,7 +167,8 @@ var directReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 
 var directWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 512) }}
 
 // route reads the start of c's first request: a handshake for the path is
-// served here, anything else goes to the HTTP server.
+// served here, an API request starts the connection's API loop
+// (serveAPI), anything else goes to the HTTP server.
 func (l *directListener) route(c net.Conn) {
 	_ = c.SetReadDeadline(time.Now().Add(l.o.HeaderTimeout))
 	// The request line and headers are bounded as by the HTTP server;
