@@ -3,6 +3,7 @@ package websocket
 import (
 	"bufio"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -406,5 +407,60 @@ func TestDirectListenerAPIClose(t *testing.T) {
 	wantClosed(t, br)
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("closed %v after the listener", d)
+	}
+}
+
+// TestDirectListenerAPIBadInput sends a served request followed by bad or
+// random bytes, then ends its side: each connection must end (answered or
+// not) without the listener hanging on it, and a well-behaved client is
+// served after all of them.
+func TestDirectListenerAPIBadInput(t *testing.T) {
+	t.Parallel()
+	addr := apiTestServer(t, 2*time.Second)
+	tails := []string{
+		"P", "POST /api", "POST /api/echo HTTP/1.1\r\n",
+		"POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+		"POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nshort",
+		"POST /api/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nbad\r\n",
+		"POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+		"POST /api/echo HTTP/9.9\r\nHost: x\r\n\r\n",
+		"POST /api/echo\r\n\r\n",
+		"\r\n\r\n\r\n",
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 40 {
+		b := make([]byte, rng.IntN(300))
+		for i := range b {
+			b[i] = byte(rng.IntN(256))
+		}
+		if rng.IntN(2) == 0 {
+			b = append([]byte("POST /api/echo HTTP/1.1\r\n"), b...)
+		}
+		tails = append(tails, string(b))
+	}
+	for i, tail := range tails {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(waitTimeout))
+		if _, err := io.WriteString(c, post("/api/echo", "ok")+tail); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.(*net.TCPConn).CloseWrite()
+		br := bufio.NewReader(c)
+		if resp, got := readAnswer(t, br); resp.StatusCode != http.StatusOK || got != `{"via":"direct","body":"ok"}` {
+			t.Fatalf("tail %d: first answer %d %q", i, resp.StatusCode, got)
+		}
+		// Whatever follows, the connection ends: read until it does.
+		if _, err := io.Copy(io.Discard, br); err != nil {
+			t.Fatalf("tail %d %q: connection did not end: %v", i, tail, err)
+		}
+		_ = c.Close()
+	}
+	c, br := dialAPI(t, addr)
+	send(t, c, post("/api/echo", "after"))
+	if _, got := readAnswer(t, br); got != `{"via":"direct","body":"after"}` {
+		t.Fatalf("after bad input: %q", got)
 	}
 }
