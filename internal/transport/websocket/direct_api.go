@@ -35,7 +35,7 @@ import (
 // HTTP server does.
 const maxDrainBytes = 256 << 10
 
-// apiConn is a keep-alive connection served by apiLoop.
+// apiConn is a keep-alive connection served by serveAPI.
 type apiConn struct {
 	c  *net.TCPConn
 	rc syscall.RawConn
@@ -52,7 +52,7 @@ type apiConn struct {
 	readFn func(fd uintptr) bool
 }
 
-// apiConns are the connections apiLoop serves, for Close.
+// apiConns are the connections serveAPI serves, for Close.
 type apiConns struct {
 	mu    sync.Mutex
 	conns map[*apiConn]struct{}
